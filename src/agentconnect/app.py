@@ -1,0 +1,80 @@
+"""create_app(): routers, error handlers, middleware and the database lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from agentconnect import __version__
+from agentconnect.config import Settings, get_settings
+from agentconnect.contacts.endpoints import router as contacts_router
+from agentconnect.db import Database, database_url
+from agentconnect.errors import install_error_handlers, problem_response
+from agentconnect.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from agentconnect.migrations_runner import current_revision, head_revision
+from agentconnect.tenancy.endpoints import router as tenancy_router
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = database is None
+        app.state.database = database or Database.from_url(
+            database_url(settings), pool_size=settings.db_pool_size
+        )
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.database.dispose()
+
+    app = FastAPI(
+        title="AgentConnect CRM",
+        version=__version__,
+        description="A multi-tenant B2B CRM for teams running AI agents.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.secret_key = settings.resolved_secret_key()
+    if database is not None:
+        app.state.database = database
+
+    install_error_handlers(app)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        default_limit=settings.max_request_bytes,
+        limits={"/contacts/import": settings.import_max_bytes},
+    )
+    app.add_middleware(RequestIdMiddleware)
+
+    app.include_router(tenancy_router)
+    app.include_router(contacts_router)
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["operations"], response_model=None)
+    async def ready(request: Request) -> JSONResponse | dict[str, str | None]:
+        """Readiness: the database answers and its schema is at the newest migration."""
+        db: Database = request.app.state.database
+        try:
+            async with db.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+                revision = await connection.run_sync(current_revision)
+        except Exception as error:  # any failure to reach the database means "not ready"
+            return problem_response(503, f"database unreachable: {type(error).__name__}")
+        if revision != head_revision():
+            return problem_response(
+                503, f"database schema at {revision}, expected {head_revision()}: run migrate"
+            )
+        return {"status": "ready", "revision": revision}
+
+    return app

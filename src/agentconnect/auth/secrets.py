@@ -1,0 +1,38 @@
+"""Password hashing (argon2), API key generation and hashing (SHA-256)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+
+API_KEY_PREFIX = "ac_"
+# An argon2 hash of a random password, verified when the user does not exist, so a login
+# takes as long for an unknown e-mail as for a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_api_key() -> tuple[str, str, str]:
+    """Return (key, display prefix, hash). The key itself is shown once and never stored."""
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, key[:10], hash_api_key(key)
+
+
+def hash_api_key(key: str) -> str:
+    # API keys carry 256 bits of randomness, so a fast hash is enough (unlike passwords).
+    return hashlib.sha256(key.encode()).hexdigest()

@@ -1,0 +1,170 @@
+"""The `agentconnect` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from agentconnect.config import ConfigError, Settings, get_settings
+
+app = typer.Typer(
+    help="AgentConnect CRM: serve the API, run migrations, manage companies.", no_args_is_help=True
+)
+company_app = typer.Typer(help="Manage companies (tenants).", no_args_is_help=True)
+app.add_typer(company_app, name="company")
+console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _database_url(settings: Settings) -> str:
+    from agentconnect.db import database_url
+
+    with console.status("starting the database" if not settings.database_url else "connecting"):
+        return database_url(settings)
+
+
+def _migrate(settings: Settings) -> str:
+    from agentconnect import migrations_runner
+
+    url = _database_url(settings)
+    with console.status("applying migrations"):
+        migrations_runner.upgrade(url)
+    return url
+
+
+def _in_unit_of_work(url: str, work: Callable[..., Awaitable[T]]) -> T:
+    from agentconnect.db import Database
+
+    async def run() -> T:
+        database = Database.from_url(url, pool_size=1)
+        try:
+            async with database.unit_of_work() as session:
+                return await work(session)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest migration."""
+    _migrate(get_settings())
+    console.print("[green]database is at the newest migration[/green]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    demo: Annotated[bool, typer.Option(help="seed the demo company on first start")] = False,
+) -> None:
+    """Migrate, then serve the API (and, with --demo, print a demo login and API key)."""
+    import uvicorn
+
+    from agentconnect.app import create_app
+    from agentconnect.logging_setup import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    url = _migrate(settings)
+    if demo:
+        from agentconnect.demo import ensure_demo
+
+        login = _in_unit_of_work(url, ensure_demo)
+        state = "created" if login.created else "found"
+        console.print(
+            f"\n[bold]AgentConnect CRM[/bold] on http://{host}:{port}  (API docs: /docs)\n"
+            f"demo company {state}: log in as [cyan]{login.email}[/cyan] / "
+            f"[cyan]{login.password}[/cyan]\n"
+            f"API key (new on every start): [cyan]{login.api_key}[/cyan]\n"
+            f"try: curl -H 'Authorization: Bearer {login.api_key}' "
+            f"http://{host}:{port}/api/v1/contacts\n",
+            soft_wrap=True,
+        )
+    else:
+        console.print(f"AgentConnect CRM on http://{host}:{port}  (API docs: /docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+
+
+@app.command()
+def demo() -> None:
+    """Create the demo company (once) and print its login and a fresh API key as JSON."""
+    from agentconnect.demo import ensure_demo
+
+    login = _in_unit_of_work(_migrate(get_settings()), ensure_demo)
+    print(
+        json.dumps(
+            {
+                "company_id": login.company_id,
+                "email": login.email,
+                "password": login.password,
+                "api_key": login.api_key,
+                "created": login.created,
+            }
+        )
+    )
+
+
+@company_app.command("create")
+def company_create(
+    name: Annotated[str, typer.Option(help="company name")],
+    admin_email: Annotated[str, typer.Option(help="e-mail of the first admin (the login)")],
+    admin_password: Annotated[
+        str,
+        typer.Option(help="password of the first admin (8+ chars)", prompt=True, hide_input=True),
+    ],
+    admin_name: Annotated[str, typer.Option(help="name of the first admin")] = "Administrator",
+) -> None:
+    """Create a company with its first admin; print its ids and an API key (shown once)."""
+    from pydantic import ValidationError
+
+    from agentconnect.errors import AppError
+    from agentconnect.tenancy.schemas import UserCreate
+    from agentconnect.tenancy.service import create_company
+
+    try:
+        admin = UserCreate(email=admin_email, name=admin_name, password=admin_password)
+    except ValidationError as error:
+        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in error.errors())
+        raise typer.BadParameter(problems) from None
+    if not name.strip():
+        raise typer.BadParameter("--name must not be empty")
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        return await create_company(
+            session,
+            name=name.strip(),
+            admin_email=admin.email,
+            admin_password=admin.password,
+            admin_name=admin.name,
+        )
+
+    try:
+        new = _in_unit_of_work(_migrate(get_settings()), work)
+    except AppError as error:
+        console.print(f"[red]error:[/red] {error.detail}")
+        raise typer.Exit(1) from None
+    print(
+        json.dumps(
+            {
+                "company_id": str(new.company.id),
+                "user_id": str(new.admin.id),
+                "api_key": new.api_key,
+            }
+        )
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as error:
+        print(f"agentconnect: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,89 @@
+"""Engine, sessions, the unit of work, and the embedded PostgreSQL used when no URL is set."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from agentconnect.config import Settings
+
+log = logging.getLogger(__name__)
+
+# The embedded server object must stay referenced for the life of the process: pgserver stops
+# PostgreSQL when it is garbage collected.
+_embedded_servers: dict[Path, Any] = {}
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or reuse) a pgserver PostgreSQL whose data lives in data_dir/pg; return its URL."""
+    import pgserver  # imported lazily: only needed when no database URL is configured
+
+    pgdata = (data_dir / "pg").resolve()
+    if pgdata not in _embedded_servers:
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode=None keeps the server running for other processes that share the folder
+        # (a worker beside the API); the data folder is never deleted.
+        _embedded_servers[pgdata] = pgserver.get_server(pgdata, cleanup_mode=None)
+    uri: str = _embedded_servers[pgdata].get_uri()
+    return uri
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Turn the operator's plain postgresql:// URL into the psycopg 3 dialect URL."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def plain_url(url: str) -> str:
+    """The libpq form of a URL (for psycopg.connect, pg_dump and friends)."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def database_url(settings: Settings) -> str:
+    """The configured URL, or the embedded server's, in SQLAlchemy form."""
+    raw = settings.database_url or start_embedded_postgres(settings.data_dir)
+    return sqlalchemy_url(raw)
+
+
+@dataclass
+class Database:
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+    @classmethod
+    def from_url(cls, url: str, pool_size: int = 10) -> Database:
+        engine = create_async_engine(
+            sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+        return cls(engine, async_sessionmaker(engine, expire_on_commit=False))
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed when the block ends normally, rolled back otherwise.
+
+        Services only flush(); whoever opened the unit of work commits it (a request dependency,
+        a worker task, a CLI command).
+        """
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,210 @@
+"""Demo data: a company with users and contacts in varied stages, sources, tags and time zones."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentconnect.auth.principal import Principal
+from agentconnect.auth.secrets import hash_password
+from agentconnect.models import ApiKey, Company, Contact, LifecycleStage, OptInStatus, Role, User
+from agentconnect.tenancy import schemas as tenancy_schemas
+from agentconnect.tenancy import service as tenancy
+
+DEMO_COMPANY = "Northwind Demo"
+DEMO_EMAIL = "demo@agentconnect.example"
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - a published demo login, by design
+DEMO_KEY_NAME = "demo key"
+
+_FIRST = [
+    "Ava",
+    "Liam",
+    "Mia",
+    "Noah",
+    "Zoe",
+    "Ethan",
+    "Lena",
+    "Omar",
+    "Priya",
+    "Kenji",
+    "Sofia",
+    "Lucas",
+    "Amara",
+    "Mateo",
+    "Hana",
+    "Felix",
+    "Nora",
+    "Ravi",
+    "Elif",
+    "Jonas",
+]
+_LAST = [
+    "Nguyen",
+    "Schmidt",
+    "Garcia",
+    "Okafor",
+    "Rossi",
+    "Kowalski",
+    "Tanaka",
+    "Silva",
+    "Dubois",
+    "Haddad",
+    "Larsen",
+    "Patel",
+    "Moreau",
+    "Novak",
+    "Kim",
+    "Fischer",
+]
+_COMPANIES = [
+    "Acme Robotics",
+    "Blue Harbor Logistics",
+    "Cedar Health",
+    "Delta Fintech",
+    "Evergreen Foods",
+    "Fjord Energy",
+    "Granite Insurance",
+    "Helio Solar",
+    "Ion Telecom",
+    "Juniper Retail",
+    "Keystone Legal",
+    "Lumen Analytics",
+]
+_INDUSTRIES = ["software", "logistics", "healthcare", "finance", "retail", "energy", "insurance"]
+_TITLES = [
+    "CEO",
+    "CTO",
+    "VP Sales",
+    "Head of Marketing",
+    "Operations Manager",
+    "Engineer",
+    "Procurement Lead",
+    "Founder",
+    "Analyst",
+]
+_SIZES = ["1-10", "11-50", "51-200", "201-1000", "1000+"]
+_SOURCES = ["website", "referral", "webinar", "cold_call", "linkedin", "trade_show", "ai_agent"]
+_TAGS = ["vip", "enterprise", "smb", "newsletter", "webinar-2026", "trial", "partner", "churn-risk"]
+_ZONES = [
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "Europe/London",
+    "Europe/Berlin",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "Asia/Kolkata",
+]
+_STAGES = [
+    (LifecycleStage.SUBSCRIBER, 15),
+    (LifecycleStage.LEAD, 35),
+    (LifecycleStage.MQL, 20),
+    (LifecycleStage.SQL, 12),
+    (LifecycleStage.OPPORTUNITY, 8),
+    (LifecycleStage.CUSTOMER, 8),
+    (LifecycleStage.EVANGELIST, 2),
+]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    company_id: str
+    email: str
+    password: str
+    api_key: str
+    created: bool
+
+
+def demo_contacts(count: int, seed: int = 7) -> list[dict[str, object]]:
+    rng = random.Random(seed)  # noqa: S311 - reproducible sample data, not security
+    now = datetime.now(UTC)
+    stages, weights = zip(*_STAGES, strict=True)
+    rows = []
+    for i in range(count):
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        opted_out = rng.random() < 0.05
+        rows.append(
+            {
+                "first_name": first,
+                "last_name": last,
+                "email": f"{first}.{last}.{i}@example.com".lower(),
+                "phone": f"+1415555{i:04d}" if rng.random() < 0.8 else None,
+                "company_name": rng.choice(_COMPANIES),
+                "job_title": rng.choice(_TITLES),
+                "industry": rng.choice(_INDUSTRIES),
+                "company_size": rng.choice(_SIZES),
+                "timezone": rng.choice(_ZONES),
+                "lifecycle_stage": rng.choices(stages, weights)[0],
+                "lead_source": rng.choice(_SOURCES),
+                "opt_in_status": OptInStatus.OPTED_OUT
+                if opted_out
+                else rng.choice(
+                    [
+                        OptInStatus.OPTED_IN,
+                        OptInStatus.OPTED_IN,
+                        OptInStatus.UNKNOWN,
+                        OptInStatus.PENDING,
+                    ]
+                ),
+                "do_not_contact": rng.random() < 0.03,
+                "tags": rng.sample(_TAGS, rng.randint(0, 3)),
+                "custom_fields": {"plan": rng.choice(["free", "pro", "enterprise"])},
+                "lead_score": rng.randint(0, 100),
+                "last_contacted_at": now - timedelta(days=rng.randint(0, 90))
+                if rng.random() < 0.6
+                else None,
+            }
+        )
+    return rows
+
+
+async def ensure_demo(session: AsyncSession, contacts: int = 250) -> DemoLogin:
+    """Create the demo company once; on every call, replace the demo API key with a fresh one.
+
+    API keys are stored only as hashes, so a key cannot be shown again after a restart; a new
+    one is issued instead and the previous demo key is revoked.
+    """
+    admin = await session.scalar(select(User).where(User.email == DEMO_EMAIL))
+    created = admin is None
+    if admin is None:
+        new = await tenancy.create_company(
+            session,
+            name=DEMO_COMPANY,
+            admin_email=DEMO_EMAIL,
+            admin_password=DEMO_PASSWORD,
+            admin_name="Dana Demo",
+        )
+        admin = new.admin
+        company: Company = new.company
+        for email, name, role in [
+            ("manager@agentconnect.example", "Max Manager", Role.MANAGER),
+            ("agent1@agentconnect.example", "Alex Agent", Role.AGENT),
+            ("agent2@agentconnect.example", "Sam Seller", Role.AGENT),
+        ]:
+            session.add(
+                User(
+                    company_id=company.id,
+                    email=email,
+                    name=name,
+                    role=role,
+                    password_hash=hash_password(DEMO_PASSWORD),
+                )
+            )
+        rows = demo_contacts(contacts)
+        await session.execute(insert(Contact), [{**row, "company_id": company.id} for row in rows])
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.company_id == admin.company_id, ApiKey.revoked_at.is_(None))
+        .where(ApiKey.name.in_([DEMO_KEY_NAME, "initial admin key"]))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    key, _ = await tenancy.create_api_key(
+        session,
+        Principal(company_id=admin.company_id, role=Role.ADMIN, user_id=admin.id),
+        tenancy_schemas.ApiKeyCreate(name=DEMO_KEY_NAME, role=Role.ADMIN),
+    )
+    return DemoLogin(str(admin.company_id), DEMO_EMAIL, DEMO_PASSWORD, key, created)
