@@ -168,3 +168,7 @@ def main() -> None:
     except ConfigError as error:
         print(f"agentconnect: {error}", file=sys.stderr)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
