@@ -33,9 +33,9 @@ def start_embedded_postgres(data_dir: Path) -> str:
     pgdata = (data_dir / "pg").resolve()
     if pgdata not in _embedded_servers:
         pgdata.parent.mkdir(parents=True, exist_ok=True)
-        # cleanup_mode=None keeps the server running for other processes that share the folder
-        # (a worker beside the API); the data folder is never deleted.
-        _embedded_servers[pgdata] = pgserver.get_server(pgdata, cleanup_mode=None)
+        # "stop": pgserver counts the processes using this folder (an API beside a worker) and
+        # stops PostgreSQL when the last one exits; the data folder itself is always kept.
+        _embedded_servers[pgdata] = pgserver.get_server(pgdata, cleanup_mode="stop")
     uri: str = _embedded_servers[pgdata].get_uri()
     return uri
 
