@@ -28,14 +28,20 @@ _embedded_servers: dict[Path, Any] = {}
 
 def start_embedded_postgres(data_dir: Path) -> str:
     """Start (or reuse) a pgserver PostgreSQL whose data lives in data_dir/pg; return its URL."""
-    import pgserver  # imported lazily: only needed when no database URL is configured
+    import warnings
 
+    # pgserver asks platformdirs for a runtime folder, which warns on machines without
+    # XDG_RUNTIME_DIR (containers, CI) although the fallback it takes works.
     pgdata = (data_dir / "pg").resolve()
     if pgdata not in _embedded_servers:
         pgdata.parent.mkdir(parents=True, exist_ok=True)
-        # "stop": pgserver counts the processes using this folder (an API beside a worker) and
-        # stops PostgreSQL when the last one exits; the data folder itself is always kept.
-        _embedded_servers[pgdata] = pgserver.get_server(pgdata, cleanup_mode="stop")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pgserver  # imported lazily: only needed when no database URL is configured
+
+            # "stop": pgserver counts the processes using this folder (an API beside a
+            # worker) and stops PostgreSQL when the last one exits; the data is always kept.
+            _embedded_servers[pgdata] = pgserver.get_server(pgdata, cleanup_mode="stop")
     uri: str = _embedded_servers[pgdata].get_uri()
     return uri
 

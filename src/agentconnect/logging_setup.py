@@ -42,3 +42,7 @@ def configure_logging(level: str, fmt: str) -> None:
     root.setLevel(level)
     # uvicorn's own access log would duplicate ours, which carries the request id.
     logging.getLogger("uvicorn.access").disabled = True
+    # pgserver narrates every initdb/pg_ctl call and Alembic every migration step at INFO;
+    # the CLI shows its own progress for both.
+    for chatty in ("pgserver", "alembic"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

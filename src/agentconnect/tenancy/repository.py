@@ -56,6 +56,8 @@ class CompanyRepository:
 
 
 async def find_user_for_login(session: AsyncSession, email: str) -> User | None:
+    if "\x00" in email:  # no stored e-mail has one, and PostgreSQL text cannot hold it
+        return None
     stmt = select(User).where(func.lower(User.email) == email.lower(), User.is_active)
     user: User | None = await session.scalar(stmt)
     return user

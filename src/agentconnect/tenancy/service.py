@@ -139,11 +139,20 @@ async def update_user(
     changes = data.model_dump(exclude_unset=True)
     nulls = [field for field, value in changes.items() if value is None]
     if nulls:
-        raise InvalidInput(f"these fields cannot be null: {', '.join(nulls)}")
+        raise InvalidInput(
+            f"these fields cannot be null: {', '.join(nulls)}",
+            errors=[
+                {"loc": ["body", field], "msg": "cannot be null", "type": "null_not_allowed"}
+                for field in nulls
+            ],
+        )
     if "email" in changes and await users.email_taken(changes["email"], except_id=user.id):
         raise Conflict(f"a user with e-mail {changes['email']} already exists")
-    loses_admin = user.role == Role.ADMIN and (
-        changes.get("role", Role.ADMIN) != Role.ADMIN or changes.get("is_active") is False
+    # Only an active admin counts towards the company's admins, so only one can be "lost".
+    loses_admin = (
+        user.role == Role.ADMIN
+        and user.is_active
+        and (changes.get("role", Role.ADMIN) != Role.ADMIN or changes.get("is_active") is False)
     )
     if loses_admin and await users.count_active_admins() <= 1:
         raise Conflict("the company's last active admin cannot be demoted or deactivated")
