@@ -78,7 +78,16 @@ async def test_unexpected_errors_are_generic_500_without_internals(
     assert response.headers["content-type"] == "application/problem+json"
     assert "hunter2" not in response.text
     assert response.json()["request_id"] == "req-42"
+    assert response.headers["x-request-id"] == "req-42"
     await client.aclose()
+
+
+async def test_malformed_json_says_so(world: World) -> None:
+    response = await world.a.admin.post(
+        "/api/v1/contacts", content=b'{"first_name": ', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"] == "the request body is not valid JSON"
 
 
 async def test_openapi_and_docs_are_served(world: World) -> None:

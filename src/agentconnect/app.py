@@ -14,6 +14,7 @@ from agentconnect.config import Settings, get_settings
 from agentconnect.contacts.endpoints import router as contacts_router
 from agentconnect.db import Database, database_url
 from agentconnect.errors import install_error_handlers, problem_response
+from agentconnect.leads.endpoints import router as leads_router
 from agentconnect.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from agentconnect.migrations_runner import current_revision, head_revision
 from agentconnect.tenancy.endpoints import router as tenancy_router
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     app.include_router(tenancy_router)
     app.include_router(contacts_router)
+    app.include_router(leads_router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:
@@ -71,6 +73,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 revision = await connection.run_sync(current_revision)
         except Exception as error:  # any failure to reach the database means "not ready"
             return problem_response(503, f"database unreachable: {type(error).__name__}")
+        if revision is None:
+            return problem_response(503, "the database has no schema yet: run migrate")
         if revision != head_revision():
             return problem_response(
                 503, f"database schema at {revision}, expected {head_revision()}: run migrate"

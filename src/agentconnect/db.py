@@ -72,7 +72,13 @@ class Database:
     @classmethod
     def from_url(cls, url: str, pool_size: int = 10) -> Database:
         engine = create_async_engine(
-            sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            sqlalchemy_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            # Statement parameters carry password hashes and personal data: keep them out of
+            # exception messages and therefore out of logs.
+            hide_parameters=True,
         )
         return cls(engine, async_sessionmaker(engine, expire_on_commit=False))
 

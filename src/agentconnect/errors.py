@@ -10,6 +10,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import errors as pg_errors
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,13 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+def _describe(error: dict[str, Any]) -> str:
+    if error["type"] == "json_invalid":
+        return "the request body is not valid JSON"
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # Echoing the rejected input back could leak a password or blow up the size of the
     # answer, so only the location, message and error type are returned.
@@ -96,11 +105,15 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     async def on_app_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
+        errors = exc.errors
+        if errors is None and exc.status == 422:
+            # Clients read `errors` on every 422; a rule about the whole request has no field.
+            errors = [{"loc": [], "msg": exc.detail, "type": "value_error"}]
         return problem_response(
             exc.status,
             exc.detail,
             slug=exc.slug,
-            errors=exc.errors,
+            errors=errors,
             headers=exc.headers,
             extra=exc.extra,
         )
@@ -108,9 +121,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = _validation_errors(exc)
-        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
-        where = ".".join(str(p) for p in first["loc"])
-        detail = f"{where}: {first['msg']}" if where else str(first["msg"])
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request", "type": ""}
+        detail = _describe(first)
         if len(errors) > 1:
             detail += f" (and {len(errors) - 1} more)"
         return problem_response(422, detail, slug="validation-error", errors=errors)
@@ -124,17 +136,34 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = f"{request.method} is not allowed on {request.url.path}"
         return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
+    async def on_data_error(request: Request, exc: Exception) -> JSONResponse:
+        # The last line of defence for values PostgreSQL cannot store (a NUL character in a
+        # query parameter or form field); schemas refuse them earlier with the field named.
+        assert isinstance(exc, DBAPIError)
+        if isinstance(exc.orig, pg_errors.DataError):
+            return problem_response(
+                422,
+                "a value cannot be stored: text must not contain NUL characters or invalid bytes",
+                slug="validation-error",
+                errors=[{"loc": [], "msg": "unstorable value", "type": "value_error"}],
+            )
+        return await on_unhandled(request, exc)
+
     async def on_unhandled(request: Request, exc: Exception) -> JSONResponse:
         request_id = getattr(request.state, "request_id", None)
         log.exception("unhandled error", extra={"request_id": request_id})
+        # This answer leaves through Starlette's outermost middleware, past the one that adds
+        # the header to every other answer.
         return problem_response(
             500,
             "an unexpected error occurred; quote the request id when reporting it",
             slug="internal-error",
+            headers={"X-Request-ID": request_id} if request_id else None,
             extra={"request_id": request_id},
         )
 
     app.add_exception_handler(AppError, on_app_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(DBAPIError, on_data_error)
     app.add_exception_handler(Exception, on_unhandled)

@@ -74,6 +74,9 @@ async def test_create_then_get_returns_the_same_contact(world: World) -> None:
         ({"first_name": "A", "last_contacted_at": "2026-01-01T10:00:00"}, "last_contacted_at"),
         ({"first_name": "A", "lead_score": 90}, "lead_score"),
         ({"first_name": "A", "favourite_colour": "green"}, "favourite_colour"),
+        ({"first_name": "A", "tags": ["a;b"]}, "tags"),
+        ({"first_name": "A", "phone": "+1 415 555 0100 ext. 12"}, "phone"),
+        ({"first_name": "A", "custom_fields": {"a": [[[[[[[[[[[1]]]]]]]]]]]}}, "custom_fields"),
     ],
 )
 async def test_create_rejects_bad_fields(world: World, payload: dict[str, Any], field: str) -> None:
@@ -83,6 +86,31 @@ async def test_create_rejects_bad_fields(world: World, payload: dict[str, Any], 
     body = response.json()
     assert body["status"] == 422
     assert any(field in [str(p) for p in error["loc"]] for error in body["errors"]), body
+
+
+async def test_nul_characters_are_422_not_500(world: World) -> None:
+    response = await world.a.admin.post(BASE, json={"first_name": "Nul\u0000Byte"})
+    assert response.status_code == 422
+    assert "first_name" in response.json()["detail"]
+    response = await world.a.admin.post(
+        BASE, json={"first_name": "A", "custom_fields": {"k": "\u0000"}}
+    )
+    assert response.status_code == 422
+    for params in ({"q": "a\x00b"}, {"tag": "\x00"}, {"lead_source": "x\x00"}):
+        response = await world.a.admin.get(BASE, params=params)
+        assert response.status_code == 422, params
+        assert response.json()["errors"]
+
+
+async def test_patch_cannot_strip_every_identifying_field(world: World) -> None:
+    contact = await create(world.a.admin, first_name="Only", email="only@example.com")
+    response = await world.a.admin.patch(
+        f"{BASE}/{contact['id']}", json={"first_name": None, "email": None}
+    )
+    assert response.status_code == 422
+    assert (await world.a.admin.get(f"{BASE}/{contact['id']}")).json()[
+        "email"
+    ] == "only@example.com"
 
 
 async def test_create_needs_some_identity(world: World) -> None:

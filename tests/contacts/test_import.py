@@ -31,9 +31,15 @@ async def test_import_creates_contacts_with_every_field(world: World) -> None:
         "Ann,Lee,ANN@x.example,(415) 555-0101,Acme,CTO,software,51-200,Europe/Berlin,MQL,"
         "webinar,opted_in,no,vip;enterprise,pro,2026-01-02T03:04:05Z,likes demos\n"
     )
-    response = await upload(world.a.agent, csv)
+    response = await upload(world.a.manager, csv)
     assert response.status_code == 200, response.text
-    assert response.json() == {"created": 1, "updated": 0, "errors": [], "ignored_columns": []}
+    assert response.json() == {
+        "created": 1,
+        "updated": 0,
+        "errors": [],
+        "error_count": 0,
+        "ignored_columns": [],
+    }
     ann = (await all_contacts(world.a.admin))["ann@x.example"]
     assert ann["phone"] == "+14155550101"
     assert ann["lifecycle_stage"] == "mql"
@@ -183,7 +189,13 @@ async def test_file_level_problems_are_422_with_a_clear_message(world: World) ->
 
 async def test_header_only_creates_nothing(world: World) -> None:
     body = (await upload(world.a.admin, "email,first_name\n")).json()
-    assert body == {"created": 0, "updated": 0, "errors": [], "ignored_columns": []}
+    assert body == {
+        "created": 0,
+        "updated": 0,
+        "errors": [],
+        "error_count": 0,
+        "ignored_columns": [],
+    }
 
 
 async def test_missing_file_field_or_json_body_is_422(world: World) -> None:
@@ -200,6 +212,33 @@ async def test_oversized_upload_is_413(world: World) -> None:
     assert (await all_contacts(world.a.admin)) == {}
 
 
-async def test_import_needs_authentication(world: World) -> None:
+async def test_import_needs_authentication_and_a_manager(world: World) -> None:
     response = await upload(world.anonymous, "email\na@x.example\n")
     assert response.status_code == 401
+    response = await upload(world.a.agent, "email\na@x.example\n")
+    assert response.status_code == 403
+    assert (await all_contacts(world.a.admin)) == {}
+
+
+async def test_rows_without_identity_or_with_nul_are_refused(world: World) -> None:
+    csv = "first_name,email,job_title\n,,CTO\nAl\x00ice,a@x.example,\nBob,b@x.example,\n"
+    body = (await upload(world.a.admin, csv)).json()
+    assert body["created"] == 1
+    assert [(e["row"], e["msg"]) for e in body["errors"]] == [
+        (2, "needs at least one of: email, phone, first_name, last_name"),
+        (3, "contains a NUL character"),
+    ]
+
+
+async def test_row_numbers_are_file_lines_even_with_multiline_cells(world: World) -> None:
+    csv = 'email,notes\nok@x.example,"line one\nline two\nline three"\nbad,\n'
+    body = (await upload(world.a.admin, csv)).json()
+    assert body["created"] == 1
+    assert body["errors"][0]["row"] == 5
+
+
+async def test_error_count_goes_beyond_the_listed_errors(world: World) -> None:
+    csv = "email\n" + "".join(f"bad{i}\n" for i in range(1_200))
+    body = (await upload(world.a.admin, csv)).json()
+    assert len(body["errors"]) == 1_000
+    assert body["error_count"] == 1_200

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Query, Response, UploadFile, status
 
 from agentconnect.contacts import schemas, service
 from agentconnect.contacts.repository import ContactFilters
-from agentconnect.deps import PrincipalDep, SessionDep
+from agentconnect.deps import ManagerDep, PrincipalDep, SessionDep
 from agentconnect.kit.pagination import Page, PageDep
 from agentconnect.models import LifecycleStage, OptInStatus
 
@@ -64,7 +64,7 @@ async def create_contact(
 @router.post("/import", response_model=schemas.ImportResult)
 async def import_contacts(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: ManagerDep,
     file: Annotated[UploadFile, File(description="CSV with a header row naming contact fields")],
 ) -> schemas.ImportResult:
     """Import contacts from a CSV file (multipart field `file`).
@@ -72,12 +72,14 @@ async def import_contacts(
     Each row updates the contact with the same e-mail, else the same phone, or creates one.
     Empty cells leave a field as it is; `custom.KEY` columns fill custom fields; `tags` are
     separated by `;`. A bad row is reported in `errors` and never stops the good ones.
+    A bulk operation: managers and admins only.
     """
     report = await service.import_csv(session, principal, file.file)
     return schemas.ImportResult(
         created=report.created,
         updated=report.updated,
         errors=[schemas.ImportRowError(**e) for e in report.errors],
+        error_count=report.error_count,
         ignored_columns=report.ignored_columns,
     )
 

@@ -10,9 +10,12 @@ from typing import Any
 
 from agentconnect.kit.emails import normalize_email
 from agentconnect.kit.phones import to_e164
+from agentconnect.kit.schemas import check_json_depth
 from agentconnect.kit.timezones import validate_timezone
 from agentconnect.models.enums import LifecycleStage, OptInStatus
 
+# A contact must be identifiable by at least one of these.
+IDENTITY_FIELDS = ("email", "phone", "first_name", "last_name")
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 64
 MAX_CUSTOM_FIELDS_BYTES = 16_384
@@ -40,6 +43,9 @@ def clean_tags(tags: list[str]) -> list[str]:
         tag = tag.strip()
         if not tag:
             continue
+        if _TAG_SPLIT.search(tag):
+            # The CSV import splits tags on these, so a tag holding one could not round-trip.
+            raise ValueError(f"tag '{tag}' contains one of ; , | (they separate tags)")
         if len(tag) > MAX_TAG_LENGTH:
             raise ValueError(f"tag '{tag[:20]}...' is longer than {MAX_TAG_LENGTH} characters")
         seen.setdefault(tag, None)
@@ -49,6 +55,7 @@ def clean_tags(tags: list[str]) -> list[str]:
 
 
 def check_custom_fields(value: dict[str, Any]) -> dict[str, Any]:
+    check_json_depth(value)
     if len(json.dumps(value)) > MAX_CUSTOM_FIELDS_BYTES:
         raise ValueError(f"custom_fields is larger than {MAX_CUSTOM_FIELDS_BYTES} bytes")
     return value

@@ -17,7 +17,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from agentconnect.contacts.fields import CSV_CONVERTERS, CUSTOM_PREFIX, check_custom_fields
+from agentconnect.contacts.fields import (
+    CSV_CONVERTERS,
+    CUSTOM_PREFIX,
+    IDENTITY_FIELDS,
+    check_custom_fields,
+)
 from agentconnect.contacts.import_repository import STAGED_COLUMNS, ImportStaging
 from agentconnect.errors import InvalidInput
 
@@ -88,8 +93,11 @@ def _convert(
     """The staged values of one row, or the reason it is refused."""
     if len(cells) > header.width:
         return None, f"has {len(cells)} cells but the header has {header.width}"
-    if _UNDECODABLE.search("".join(cells)):
+    joined = "".join(cells)
+    if _UNDECODABLE.search(joined):
         return None, "is not valid UTF-8 text; save the file as UTF-8 CSV"
+    if "\x00" in joined:
+        return None, "contains a NUL character"
     values: dict[str, Any] = {"row_no": row_no}
     for index, name in header.positions:
         raw = cells[index] if index < len(cells) else ""
@@ -99,6 +107,8 @@ def _convert(
             values[name] = CSV_CONVERTERS[name](raw)
         except ValueError as error:
             return None, f"{name}: {error}"
+    if not any(values.get(k) for k in IDENTITY_FIELDS):
+        return None, "needs at least one of: " + ", ".join(IDENTITY_FIELDS)
     if header.custom:
         extra = {
             key: cells[i].strip() for i, key in header.custom if i < len(cells) and cells[i].strip()
@@ -112,21 +122,23 @@ def _convert(
     return values, None
 
 
-def _records(reader: Iterator[list[str]], report: ImportReport) -> Iterator[tuple[int, list[str]]]:
-    """(row number, cells) for every record, reporting records the csv module cannot read."""
-    row_no = 1
+def _records(reader: Any, report: ImportReport) -> Iterator[tuple[int, list[str]]]:
+    """(line where the record starts, cells) for every record; unreadable records are reported.
+
+    A quoted cell may span lines, so the number is the record's first line in the file, as a
+    spreadsheet or text editor shows it (the header is line 1).
+    """
     while True:
+        start = reader.line_num + 1
         try:
             cells = next(reader)
         except StopIteration:
             return
         except csv.Error as error:
-            row_no += 1
-            report.error(row_no, f"cannot be read as CSV: {error}")
+            report.error(start, f"cannot be read as CSV: {error}")
             continue
-        row_no += 1
         if cells and any(c.strip() for c in cells):
-            yield row_no, cells
+            yield start, cells
 
 
 def _staged_tuple(values: dict[str, Any]) -> tuple[Any, ...]:

@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from agentconnect.contacts.fields import check_custom_fields, clean_tags
+from agentconnect.contacts.fields import IDENTITY_FIELDS, check_custom_fields, clean_tags
 from agentconnect.kit.emails import normalize_email
 from agentconnect.kit.phones import to_e164
 from agentconnect.kit.schemas import InputSchema, OutputSchema
@@ -70,8 +70,8 @@ class ContactFields(InputSchema):
 class ContactCreate(ContactFields):
     @model_validator(mode="after")
     def _identifiable(self) -> ContactCreate:
-        if not (self.email or self.phone or self.first_name or self.last_name):
-            raise ValueError("a contact needs at least one of email, phone, first_name, last_name")
+        if not any(getattr(self, field) for field in IDENTITY_FIELDS):
+            raise ValueError("a contact needs at least one of " + ", ".join(IDENTITY_FIELDS))
         return self
 
 
@@ -104,14 +104,15 @@ class Contact(OutputSchema):
 
 
 class ImportRowError(BaseModel):
-    row: int = Field(description="the line of the file, the header being row 1")
+    row: int = Field(description="the line of the file where the record starts (header: 1)")
     msg: str
 
 
 class ImportResult(BaseModel):
     created: int
     updated: int
-    errors: list[ImportRowError]
+    errors: list[ImportRowError] = Field(description="the first 1,000 refused rows")
+    error_count: int = Field(description="all refused rows, also those beyond the first 1,000")
     ignored_columns: list[str] = Field(
         default_factory=list, description="header columns that are not contact fields"
     )

@@ -9,10 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentconnect.auth.principal import Principal
 from agentconnect.contacts import importer
+from agentconnect.contacts.fields import IDENTITY_FIELDS
 from agentconnect.contacts.import_repository import ImportStaging
 from agentconnect.contacts.repository import ContactFilters, ContactRepository
 from agentconnect.contacts.schemas import ContactCreate, ContactUpdate
-from agentconnect.errors import NotFound
+from agentconnect.errors import InvalidInput, NotFound
 from agentconnect.kit.integrity import conflicts_as_409
 from agentconnect.kit.sorting import order_by
 from agentconnect.models import Contact
@@ -76,6 +77,8 @@ async def update_contact(
     contact = await get_contact(session, principal, contact_id)
     for name, value in data.model_dump(exclude_unset=True).items():
         setattr(contact, name, value)
+    if not any(getattr(contact, field) for field in IDENTITY_FIELDS):
+        raise InvalidInput("a contact needs at least one of " + ", ".join(IDENTITY_FIELDS))
     async with conflicts_as_409(UNIQUE_MESSAGES):
         await session.flush()
     await session.refresh(contact)

@@ -27,6 +27,8 @@ def to_e164(raw: str, default_region: str = "US") -> str:
         parsed = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as error:
         raise ValueError(f"'{raw}' is not a phone number ({error._msg})") from None
+    if parsed.extension:
+        raise ValueError(f"'{raw}' has an extension; store the number without it")
     if not phonenumbers.is_possible_number(parsed):
         raise ValueError(f"'{raw}' is not a possible phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

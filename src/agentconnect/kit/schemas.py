@@ -2,12 +2,54 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+MAX_JSON_DEPTH = 10
+
+
+def find_nul(value: Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """Where a NUL character hides in decoded JSON (PostgreSQL text cannot hold one)."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = find_nul(key, (*path, str(key))) or find_nul(item, (*path, str(key)))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = find_nul(item, (*path, str(index)))
+            if found is not None:
+                return found
+    return None
+
+
+def check_json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> Any:
+    """Refuse free-form JSON nested deeper than `limit` levels (CRM data never is)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                raise ValueError(f"is nested more than {limit} levels deep")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return value
 
 
 class InputSchema(BaseModel):
     # A misspelt field is an error, not a silently ignored value.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        where = find_nul(data)
+        if where is not None:
+            raise ValueError(f"{'.'.join(where) or 'value'} contains a NUL character")
+        return data
 
 
 class OutputSchema(BaseModel):

@@ -31,3 +31,32 @@ class OptInStatus(StrEnum):
     PENDING = "pending"
     OPTED_IN = "opted_in"
     OPTED_OUT = "opted_out"
+
+
+class LeadStage(StrEnum):
+    LEAD = "lead"
+    MQL = "mql"
+    SQL = "sql"
+    OPPORTUNITY = "opportunity"
+    CUSTOMER = "customer"
+    LOST = "lost"
+
+    @property
+    def is_closed(self) -> bool:
+        return self in (LeadStage.CUSTOMER, LeadStage.LOST)
+
+
+OPEN_LEAD_STAGES = (LeadStage.LEAD, LeadStage.MQL, LeadStage.SQL, LeadStage.OPPORTUNITY)
+
+
+class QualificationStatus(StrEnum):
+    PENDING = "pending"
+    QUALIFIED = "qualified"
+    DISQUALIFIED = "disqualified"
+
+
+class StageChangeSource(StrEnum):
+    MANUAL = "manual"
+    BULK = "bulk"
+    SCORING = "scoring"
+    AUTOMATION = "automation"

@@ -1,0 +1,18 @@
+"""Money on the wire: a decimal string with two places ("1250.00"), whatever the input had."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated
+
+from pydantic import Field, PlainSerializer
+
+CENT = Decimal("0.01")
+
+
+def two_places(value: Decimal) -> str:
+    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+MoneyOut = Annotated[Decimal, PlainSerializer(two_places, return_type=str)]
+MoneyIn = Annotated[Decimal, Field(ge=0, le=Decimal("999999999999.99"), decimal_places=2)]

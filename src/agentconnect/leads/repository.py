@@ -1,0 +1,425 @@
+"""SQL for leads: filtered lists, set-based stage changes and assignment, pipeline statistics."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
+from sqlalchemy.orm import contains_eager
+
+from agentconnect.models import (
+    OPEN_LEAD_STAGES,
+    AssignmentCursor,
+    Contact,
+    Lead,
+    LeadStage,
+    LeadStageChange,
+    LifecycleStage,
+    QualificationStatus,
+    StageChangeSource,
+    User,
+)
+from agentconnect.tenancy.scoping import TenantRepository
+
+# lost says nothing about where the contact is in its life, so it leaves lifecycle_stage alone.
+LIFECYCLE_FOR_STAGE = {
+    LeadStage.LEAD: LifecycleStage.LEAD,
+    LeadStage.MQL: LifecycleStage.MQL,
+    LeadStage.SQL: LifecycleStage.SQL,
+    LeadStage.OPPORTUNITY: LifecycleStage.OPPORTUNITY,
+    LeadStage.CUSTOMER: LifecycleStage.CUSTOMER,
+}
+
+
+@dataclass(frozen=True)
+class LeadFilters:
+    stages: list[LeadStage] = field(default_factory=list)
+    assigned_to: uuid.UUID | None = None
+    unassigned_only: bool = False
+    open_only: bool = False
+    qualification_status: list[QualificationStatus] = field(default_factory=list)
+    min_score: int | None = None
+    max_score: int | None = None
+    min_value: Decimal | None = None
+    max_value: Decimal | None = None
+    q: str | None = None
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def filter_clauses(filters: LeadFilters) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if filters.stages:
+        clauses.append(Lead.stage.in_(filters.stages))
+    if filters.open_only:
+        clauses.append(Lead.stage.in_(OPEN_LEAD_STAGES))
+    if filters.assigned_to is not None:
+        clauses.append(Lead.assigned_to == filters.assigned_to)
+    if filters.unassigned_only:
+        clauses.append(Lead.assigned_to.is_(None))
+    if filters.qualification_status:
+        clauses.append(Lead.qualification_status.in_(filters.qualification_status))
+    if filters.min_score is not None:
+        clauses.append(Lead.score >= filters.min_score)
+    if filters.max_score is not None:
+        clauses.append(Lead.score <= filters.max_score)
+    if filters.min_value is not None:
+        clauses.append(Lead.deal_value >= filters.min_value)
+    if filters.max_value is not None:
+        clauses.append(Lead.deal_value <= filters.max_value)
+    if filters.q:
+        pattern = _like(filters.q)
+        clauses.append(
+            or_(
+                func.lower(Lead.title).like(pattern, escape="\\"),
+                Contact.search_text.like(pattern, escape="\\"),
+            )
+        )
+    return clauses
+
+
+def _uuid_array(values: Sequence[uuid.UUID]) -> Any:
+    return literal(list(values), ARRAY(UUID(as_uuid=True)))
+
+
+@dataclass(frozen=True)
+class StageUpdate:
+    changed: list[uuid.UUID]
+    unchanged: list[uuid.UUID]
+    refused: list[uuid.UUID]
+    not_found: list[uuid.UUID]
+
+
+class LeadRepository(TenantRepository[Lead]):
+    model = Lead
+
+    def with_contact(self) -> Select[Any]:
+        """Leads joined to their contact (scoped on both sides), the contact loaded eagerly."""
+        return (
+            self.select()
+            .join(Lead.contact)
+            .where(Contact.company_id == self.company_id)
+            .options(contains_eager(Lead.contact))
+        )
+
+    def filtered(self, filters: LeadFilters) -> Select[Any]:
+        return self.with_contact().where(true(), *filter_clauses(filters))
+
+    async def get_with_contact(self, lead_id: uuid.UUID) -> Lead | None:
+        lead: Lead | None = await self.session.scalar(self.with_contact().where(Lead.id == lead_id))
+        return lead
+
+    async def lock(self, lead_id: uuid.UUID) -> Lead | None:
+        stmt = self.select().where(Lead.id == lead_id).with_for_update()
+        lead: Lead | None = await self.session.scalar(stmt)
+        return lead
+
+    async def contact_in_company(self, contact_id: uuid.UUID) -> Contact | None:
+        stmt = select(Contact).where(
+            Contact.company_id == self.company_id, Contact.id == contact_id
+        )
+        contact: Contact | None = await self.session.scalar(stmt)
+        return contact
+
+    async def active_user_ids(self, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        stmt = select(User.id).where(
+            User.company_id == self.company_id, User.id.in_(user_ids), User.is_active
+        )
+        return set((await self.session.scalars(stmt)).all())
+
+    # --- stage changes ----------------------------------------------------------------------
+
+    async def change_stages(
+        self,
+        lead_ids: Sequence[uuid.UUID],
+        stage: LeadStage,
+        *,
+        reason: str | None,
+        changed_by: uuid.UUID | None,
+        source: StageChangeSource,
+    ) -> StageUpdate:
+        """Move many leads in one statement, writing history and syncing contacts.
+
+        Leads already in `stage` are left alone; leads in a closed stage (customer, lost) move
+        only with a reason. Everything happens in one data-modifying CTE, so a concurrent
+        change either sees all of it or none.
+        """
+        ids = _uuid_array(lead_ids)
+        target = (
+            select(Lead.id, Lead.stage, Lead.contact_id)
+            .where(self.scope(), Lead.id == func.any(ids))
+            .with_for_update()
+            .cte("target")
+        )
+        closed = [LeadStage.CUSTOMER, LeadStage.LOST]
+        movable = and_(
+            target.c.stage != stage,
+            or_(literal(reason is not None), target.c.stage.not_in(closed)),
+        )
+        changed = (
+            update(Lead)
+            .where(Lead.id == target.c.id, movable)
+            .values(
+                previous_stage=target.c.stage,
+                stage=stage,
+                stage_changed_at=func.now(),
+                updated_at=func.now(),
+                lost_reason=reason if stage == LeadStage.LOST else None,
+            )
+            .returning(Lead.id, target.c.stage.label("from_stage"), Lead.contact_id)
+            .cte("changed")
+        )
+        history = (
+            insert(LeadStageChange)
+            .from_select(
+                [
+                    "id",
+                    "company_id",
+                    "lead_id",
+                    "from_stage",
+                    "to_stage",
+                    "reason",
+                    "changed_by",
+                    "source",
+                    "changed_at",
+                ],
+                select(
+                    func.gen_random_uuid(),
+                    literal(self.company_id, UUID(as_uuid=True)),
+                    changed.c.id,
+                    changed.c.from_stage,
+                    literal(stage.value),
+                    literal(reason),
+                    literal(changed_by, UUID(as_uuid=True)),
+                    literal(source.value),
+                    func.now(),
+                ),
+            )
+            .cte("history")
+        )
+        ctes: list[Any] = [history]
+        lifecycle = LIFECYCLE_FOR_STAGE.get(stage)
+        if lifecycle is not None:
+            ctes.append(
+                update(Contact)
+                .where(
+                    Contact.company_id == self.company_id,
+                    Contact.id.in_(select(changed.c.contact_id)),
+                )
+                .values(lifecycle_stage=lifecycle, updated_at=func.now())
+                .cte("contacts_synced")
+            )
+        stmt = select(
+            target.c.id,
+            target.c.id.in_(select(changed.c.id)).label("changed"),
+            (target.c.stage == stage).label("same"),
+        ).add_cte(*ctes)
+        rows = (await self.session.execute(stmt)).all()
+        found = {row.id for row in rows}
+        return StageUpdate(
+            changed=[r.id for r in rows if r.changed],
+            unchanged=[r.id for r in rows if not r.changed and r.same],
+            refused=[r.id for r in rows if not r.changed and not r.same],
+            not_found=[i for i in dict.fromkeys(lead_ids) if i not in found],
+        )
+
+    async def stage_history(
+        self, lead_id: uuid.UUID, limit: int, offset: int
+    ) -> tuple[list[LeadStageChange], int]:
+        stmt = (
+            select(LeadStageChange)
+            .where(
+                LeadStageChange.company_id == self.company_id, LeadStageChange.lead_id == lead_id
+            )
+            .order_by(LeadStageChange.changed_at.desc(), LeadStageChange.id)
+        )
+        rows = (await self.session.scalars(stmt.limit(limit).offset(offset))).all()
+        return list(rows), await self.count(stmt.order_by(None))
+
+    def record_stage_change(self, change: LeadStageChange) -> None:
+        change.company_id = self.company_id
+        self.session.add(change)
+
+    async def sync_contact_lifecycle(self, contact_id: uuid.UUID, stage: LeadStage) -> None:
+        lifecycle = LIFECYCLE_FOR_STAGE.get(stage)
+        if lifecycle is None:
+            return
+        await self.session.execute(
+            update(Contact)
+            .where(Contact.company_id == self.company_id, Contact.id == contact_id)
+            .values(lifecycle_stage=lifecycle, updated_at=func.now())
+        )
+
+    # --- assignment ---------------------------------------------------------------------------
+
+    async def assign_many(self, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> set[uuid.UUID]:
+        """Set assigned_to per (lead, user) pair in one UPDATE ... FROM unnest."""
+        if not pairs:
+            return set()
+        lead_ids, user_ids = zip(*pairs, strict=True)
+        mapping = select(
+            func.unnest(_uuid_array(lead_ids)).label("lead_id"),
+            func.unnest(_uuid_array(user_ids)).label("user_id"),
+        ).subquery("mapping")
+        stmt = (
+            update(Lead)
+            .where(self.scope(), Lead.id == mapping.c.lead_id)
+            .values(assigned_to=mapping.c.user_id, updated_at=func.now())
+            .returning(Lead.id)
+        )
+        return set((await self.session.scalars(stmt)).all())
+
+    async def existing_ids(self, lead_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        """The given ids that are this company's leads, in the order given, locked for update."""
+        stmt = (
+            select(Lead.id)
+            .where(self.scope(), Lead.id == func.any(_uuid_array(lead_ids)))
+            .with_for_update()
+        )
+        found = set((await self.session.scalars(stmt)).all())
+        return [i for i in dict.fromkeys(lead_ids) if i in found]
+
+    async def open_lead_counts(self, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+        stmt = (
+            select(Lead.assigned_to, func.count())
+            .where(
+                self.scope(),
+                Lead.assigned_to.in_(user_ids),
+                Lead.stage.in_(OPEN_LEAD_STAGES),
+            )
+            .group_by(Lead.assigned_to)
+        )
+        counts = {user_id: 0 for user_id in user_ids}
+        for user_id, count in (await self.session.execute(stmt)).all():
+            if user_id is not None:
+                counts[user_id] = count
+        return counts
+
+    async def round_robin_cursor(self) -> uuid.UUID | None:
+        """The last user of the previous round-robin call; the row is locked until commit so two
+        concurrent calls continue one after the other."""
+        await self.session.execute(
+            insert(AssignmentCursor)
+            .values(company_id=self.company_id)
+            .on_conflict_do_nothing(index_elements=["company_id"])
+        )
+        stmt = (
+            select(AssignmentCursor.last_user_id)
+            .where(AssignmentCursor.company_id == self.company_id)
+            .with_for_update()
+        )
+        last: uuid.UUID | None = await self.session.scalar(stmt)
+        return last
+
+    async def save_round_robin_cursor(self, user_id: uuid.UUID) -> None:
+        await self.session.execute(
+            update(AssignmentCursor)
+            .where(AssignmentCursor.company_id == self.company_id)
+            .values(last_user_id=user_id)
+        )
+
+    # --- statistics ---------------------------------------------------------------------------
+
+    async def stage_totals(self) -> list[tuple[LeadStage, int, Decimal, float | None]]:
+        stmt = self.select(
+            Lead.stage,
+            func.count(),
+            func.coalesce(func.sum(Lead.deal_value), 0),
+            func.avg(Lead.score),
+        ).group_by(Lead.stage)
+        return [(r[0], r[1], r[2], r[3]) for r in (await self.session.execute(stmt)).all()]
+
+    async def average_days_in_stage(self) -> dict[LeadStage, float]:
+        """Average length of finished stays in each stage, from the stage history.
+
+        A stay ends at a change out of the stage; it began at the previous change of the same
+        lead or, for the first change, when the lead was created.
+        """
+        previous = func.lag(LeadStageChange.changed_at).over(
+            partition_by=LeadStageChange.lead_id, order_by=LeadStageChange.changed_at
+        )
+        stays = (
+            select(
+                LeadStageChange.from_stage.label("stage"),
+                (LeadStageChange.changed_at - func.coalesce(previous, Lead.created_at)).label(
+                    "stay"
+                ),
+            )
+            .join(Lead, Lead.id == LeadStageChange.lead_id)
+            .where(
+                LeadStageChange.company_id == self.company_id, Lead.company_id == self.company_id
+            )
+            .subquery()
+        )
+        stmt = (
+            select(stays.c.stage, func.avg(func.extract("epoch", stays.c.stay)) / 86400)
+            .where(stays.c.stage.is_not(None))
+            .group_by(stays.c.stage)
+        )
+        return {row[0]: float(row[1]) for row in (await self.session.execute(stmt)).all()}
+
+    async def conversions(self, funnel: Sequence[LeadStage]) -> list[tuple[int, int]]:
+        """For each consecutive pair (A, B) of the funnel: leads that reached A, and of those the
+        ones that also reached B. A lead reached a stage if it is there now or its history moved
+        it into or out of that stage."""
+        reached = (
+            select(Lead.id.label("lead_id"), Lead.stage.label("stage"))
+            .where(self.scope())
+            .union_all(
+                select(LeadStageChange.lead_id, LeadStageChange.to_stage).where(
+                    LeadStageChange.company_id == self.company_id
+                ),
+                select(LeadStageChange.lead_id, LeadStageChange.from_stage).where(
+                    LeadStageChange.company_id == self.company_id,
+                    LeadStageChange.from_stage.is_not(None),
+                ),
+            )
+            .subquery("reached")
+        )
+        flags = [
+            func.bool_or(reached.c.stage == stage).label(f"s{index}")
+            for index, stage in enumerate(funnel)
+        ]
+        per_lead = select(*flags).group_by(reached.c.lead_id).subquery("per_lead")
+        columns = []
+        for index in range(len(funnel) - 1):
+            a, b = per_lead.c[f"s{index}"], per_lead.c[f"s{index + 1}"]
+            columns.append(func.count().filter(a))
+            columns.append(func.count().filter(and_(a, b)))
+        row = (await self.session.execute(select(*columns))).one()
+        return [(row[i], row[i + 1]) for i in range(0, len(row), 2)]
+
+    # --- kanban -------------------------------------------------------------------------------
+
+    async def top_per_stage(self, per_stage: int) -> list[Lead]:
+        """The `per_stage` best-scored leads of every stage: one indexed LIMIT per stage."""
+        best = [
+            select(Lead.id)
+            .where(self.scope(), Lead.stage == stage)
+            .order_by(Lead.score.desc(), Lead.created_at.desc(), Lead.id)
+            .limit(per_stage)
+            for stage in LeadStage
+        ]
+        ids = union_all(*best).subquery("best")
+        stmt = self.with_contact().where(Lead.id.in_(select(ids.c.id)))
+        stmt = stmt.order_by(Lead.score.desc(), Lead.created_at.desc(), Lead.id)
+        return list((await self.session.scalars(stmt)).unique().all())

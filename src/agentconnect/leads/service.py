@@ -1,0 +1,375 @@
+"""Rules of the sales pipeline: who may change a lead, how stages move, how leads are shared out."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import uuid
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentconnect.auth.principal import Principal
+from agentconnect.errors import Conflict, Forbidden, InvalidInput, NotFound
+from agentconnect.kit.sorting import order_by
+from agentconnect.leads import schemas
+from agentconnect.leads.repository import LeadFilters, LeadRepository, StageUpdate
+from agentconnect.models import (
+    OPEN_LEAD_STAGES,
+    Lead,
+    LeadStage,
+    LeadStageChange,
+    Role,
+    StageChangeSource,
+)
+from agentconnect.tenancy import service as tenancy
+
+# Until scoring configuration exists (it brings `high_value_min`), this is the default.
+DEFAULT_HIGH_VALUE_MIN = Decimal("10000")
+FUNNEL = (LeadStage.LEAD, LeadStage.MQL, LeadStage.SQL, LeadStage.OPPORTUNITY, LeadStage.CUSTOMER)
+CLOSED_NEEDS_REASON = "leaving {stage} needs a reason: say why the lead is reopened"
+
+SORTABLE = {
+    "created_at": Lead.created_at,
+    "updated_at": Lead.updated_at,
+    "score": Lead.score,
+    "deal_value": Lead.deal_value,
+    "expected_close_date": Lead.expected_close_date,
+    "stage_changed_at": Lead.stage_changed_at,
+    "title": Lead.title,
+}
+
+
+def _repo(session: AsyncSession, principal: Principal) -> LeadRepository:
+    return LeadRepository(session, principal.company_id)
+
+
+def _ensure_may_modify(principal: Principal, lead: Lead) -> None:
+    if principal.role == Role.AGENT and (
+        principal.user_id is None or lead.assigned_to != principal.user_id
+    ):
+        raise Forbidden("an agent may change only the leads assigned to it")
+
+
+async def _ensure_users(leads: LeadRepository, user_ids: list[uuid.UUID]) -> None:
+    missing = [u for u in user_ids if u not in await leads.active_user_ids(user_ids)]
+    if missing:
+        raise NotFound(f"no active user {', '.join(map(str, missing))} in this company")
+
+
+# --- read --------------------------------------------------------------------------------------
+
+
+async def get_lead(session: AsyncSession, principal: Principal, lead_id: uuid.UUID) -> Lead:
+    lead = await _repo(session, principal).get_with_contact(lead_id)
+    if lead is None:
+        raise NotFound(f"lead {lead_id} not found")
+    return lead
+
+
+async def list_leads(
+    session: AsyncSession,
+    principal: Principal,
+    filters: LeadFilters,
+    sort: str | None,
+    limit: int,
+    offset: int,
+    default_sort: str = "-created_at",
+) -> tuple[list[Lead], int]:
+    leads = _repo(session, principal)
+    stmt = leads.filtered(filters).order_by(
+        *order_by(sort, SORTABLE, default=default_sort, tiebreaker=Lead.id)
+    )
+    return await leads.page(stmt, limit, offset)
+
+
+# --- write -------------------------------------------------------------------------------------
+
+
+async def create_lead(
+    session: AsyncSession, principal: Principal, data: schemas.LeadCreate
+) -> Lead:
+    leads = _repo(session, principal)
+    contact = await leads.contact_in_company(data.contact_id)
+    if contact is None:
+        raise NotFound(f"contact {data.contact_id} not found")
+    assignee = data.assigned_to
+    if principal.role == Role.AGENT:
+        if assignee not in (None, principal.user_id) or principal.user_id is None:
+            raise Forbidden("an agent may create leads only for itself")
+        assignee = principal.user_id
+    elif assignee is not None:
+        await _ensure_users(leads, [assignee])
+    if data.stage == LeadStage.LOST and not data.lost_reason:
+        raise InvalidInput("a lead created as lost needs a lost_reason")
+    title = (
+        data.title
+        or contact.company_name
+        or " ".join(p for p in (contact.first_name, contact.last_name) if p)
+        or contact.email
+        or "New lead"
+    )
+    lead = leads.add(
+        Lead(
+            contact_id=contact.id,
+            title=title[:200],
+            stage=data.stage,
+            deal_value=data.deal_value,
+            currency=data.currency,
+            expected_close_date=data.expected_close_date,
+            assigned_to=assignee,
+            source=data.source,
+            qualification_data=data.qualification_data.model_dump(exclude_none=True),
+            lost_reason=data.lost_reason if data.stage == LeadStage.LOST else None,
+        )
+    )
+    await session.flush()
+    # The creation is the first entry of the history: conversion and time-in-stage figures
+    # start from it.
+    leads.record_stage_change(
+        LeadStageChange(
+            lead_id=lead.id,
+            from_stage=None,
+            to_stage=data.stage,
+            reason="created",
+            changed_by=principal.user_id,
+            source=StageChangeSource.MANUAL,
+        )
+    )
+    await leads.sync_contact_lifecycle(contact.id, data.stage)
+    await session.flush()
+    return await get_lead(session, principal, lead.id)
+
+
+async def update_lead(
+    session: AsyncSession, principal: Principal, lead_id: uuid.UUID, data: schemas.LeadUpdate
+) -> Lead:
+    lead = await get_lead(session, principal, lead_id)
+    _ensure_may_modify(principal, lead)
+    changes = data.model_dump(exclude_unset=True)
+    nulls = [
+        f
+        for f in ("title", "currency", "qualification_data")
+        if f in changes and changes[f] is None
+    ]
+    if nulls:
+        raise InvalidInput(f"these fields cannot be null: {', '.join(nulls)}")
+    if "qualification_data" in changes and data.qualification_data is not None:
+        # Answers arrive one at a time from agents and forms: merge, don't replace.
+        answers = data.qualification_data.model_dump(exclude_unset=True)
+        changes["qualification_data"] = {**lead.qualification_data, **answers}
+    for name, value in changes.items():
+        setattr(lead, name, value)
+    await session.flush()
+    return await get_lead(session, principal, lead_id)
+
+
+async def delete_lead(session: AsyncSession, principal: Principal, lead_id: uuid.UUID) -> None:
+    principal.require(Role.MANAGER)
+    lead = await get_lead(session, principal, lead_id)
+    await session.delete(lead)
+    await session.flush()
+
+
+# --- stages ------------------------------------------------------------------------------------
+
+
+def _check_reason(stage: LeadStage, reason: str | None) -> None:
+    if stage == LeadStage.LOST and not reason:
+        raise InvalidInput("moving a lead to lost needs a reason")
+
+
+async def change_stage(
+    session: AsyncSession,
+    principal: Principal,
+    lead_id: uuid.UUID,
+    request: schemas.StageChangeRequest,
+) -> Lead:
+    lead = await get_lead(session, principal, lead_id)
+    _ensure_may_modify(principal, lead)
+    _check_reason(request.stage, request.reason)
+    result = await _repo(session, principal).change_stages(
+        [lead_id],
+        request.stage,
+        reason=request.reason,
+        changed_by=principal.user_id,
+        source=StageChangeSource.MANUAL,
+    )
+    if result.refused:
+        raise Conflict(CLOSED_NEEDS_REASON.format(stage=lead.stage.value))
+    session.expire_all()
+    return await get_lead(session, principal, lead_id)
+
+
+async def bulk_change_stage(
+    session: AsyncSession, principal: Principal, request: schemas.BulkStageRequest
+) -> schemas.BulkResult:
+    principal.require(Role.MANAGER)
+    _check_reason(request.stage, request.reason)
+    result = await _repo(session, principal).change_stages(
+        request.lead_ids,
+        request.stage,
+        reason=request.reason,
+        changed_by=principal.user_id,
+        source=StageChangeSource.BULK,
+    )
+    return _bulk_result(result)
+
+
+def _bulk_result(result: StageUpdate) -> schemas.BulkResult:
+    return schemas.BulkResult(
+        updated=len(result.changed),
+        unchanged=len(result.unchanged),
+        not_found=result.not_found,
+        refused=[
+            schemas.Refusal(
+                lead_id=i, reason="the lead is closed (customer or lost); give a reason"
+            )
+            for i in result.refused
+        ],
+    )
+
+
+async def stage_history(
+    session: AsyncSession, principal: Principal, lead_id: uuid.UUID, limit: int, offset: int
+) -> tuple[list[LeadStageChange], int]:
+    await get_lead(session, principal, lead_id)
+    return await _repo(session, principal).stage_history(lead_id, limit, offset)
+
+
+# --- assignment --------------------------------------------------------------------------------
+
+
+async def assign(
+    session: AsyncSession, principal: Principal, lead_id: uuid.UUID, user_id: uuid.UUID | None
+) -> Lead:
+    principal.require(Role.MANAGER)
+    leads = _repo(session, principal)
+    lead = await get_lead(session, principal, lead_id)
+    if user_id is not None:
+        await _ensure_users(leads, [user_id])
+    lead.assigned_to = user_id
+    await session.flush()
+    return await get_lead(session, principal, lead_id)
+
+
+async def bulk_assign(
+    session: AsyncSession, principal: Principal, request: schemas.BulkAssignRequest
+) -> schemas.BulkAssignResult:
+    principal.require(Role.MANAGER)
+    leads = _repo(session, principal)
+    users = list(dict.fromkeys(request.user_ids))
+    if request.strategy == "single" and len(users) != 1:
+        raise InvalidInput("strategy single takes exactly one user id")
+    await _ensure_users(leads, users)
+    lead_ids = await leads.existing_ids(request.lead_ids)
+    found = set(lead_ids)
+    not_found = [i for i in dict.fromkeys(request.lead_ids) if i not in found]
+
+    if request.strategy == "single":
+        pairs = [(lead_id, users[0]) for lead_id in lead_ids]
+    elif request.strategy == "round_robin":
+        pairs = await _round_robin(leads, lead_ids, users)
+    else:
+        pairs = _least_loaded(lead_ids, users, await leads.open_lead_counts(users))
+
+    await leads.assign_many(pairs)
+    assignments = {user: 0 for user in users}
+    for _, user in pairs:
+        assignments[user] += 1
+    return schemas.BulkAssignResult(
+        updated=len(pairs), not_found=not_found, assignments=assignments
+    )
+
+
+async def _round_robin(
+    leads: LeadRepository, lead_ids: list[uuid.UUID], users: list[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    # A fixed order of the users, so the same team given in another order continues the
+    # same rotation instead of restarting it.
+    ring = sorted(users, key=str)
+    last = await leads.round_robin_cursor()
+    start = (ring.index(last) + 1) if last in ring else 0
+    pairs = [(lead_id, ring[(start + i) % len(ring)]) for i, lead_id in enumerate(lead_ids)]
+    if pairs:
+        await leads.save_round_robin_cursor(pairs[-1][1])
+    return pairs
+
+
+def _least_loaded(
+    lead_ids: list[uuid.UUID], users: list[uuid.UUID], loads: dict[uuid.UUID, int]
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Each lead to the user with the fewest open leads at that moment (ties: order given)."""
+    heap = [(loads[user], position, user) for position, user in enumerate(users)]
+    heapq.heapify(heap)
+    pairs = []
+    for lead_id in lead_ids:
+        load, position, user = heapq.heappop(heap)
+        pairs.append((lead_id, user))
+        heapq.heappush(heap, (load + 1, position, user))
+    return pairs
+
+
+# --- pipeline views ----------------------------------------------------------------------------
+
+
+async def pipeline_stats(session: AsyncSession, principal: Principal) -> schemas.PipelineStats:
+    leads = _repo(session, principal)
+    settings = await tenancy.get_company_settings(session, principal)
+    probabilities = settings.stage_probabilities
+    totals = {stage: (count, value, avg) for stage, count, value, avg in await leads.stage_totals()}
+    days = await leads.average_days_in_stage()
+    stages = []
+    for stage in LeadStage:
+        count, value, _ = totals.get(stage, (0, Decimal(0), None))
+        probability = probabilities.get(stage.value, Decimal(0))
+        stages.append(
+            schemas.StageStats(
+                stage=stage,
+                count=count,
+                value=value,
+                probability=probability,
+                weighted_value=(value * probability).quantize(Decimal("0.01")),
+                average_days_in_stage=round(days[stage], 2) if stage in days else None,
+            )
+        )
+    open_stats = [s for s in stages if s.stage in OPEN_LEAD_STAGES]
+    total = sum(s.count for s in stages)
+    scored = [(count, avg) for count, _, avg in totals.values() if avg is not None]
+    won = totals.get(LeadStage.CUSTOMER, (0, Decimal(0), None))[0]
+    lost = totals.get(LeadStage.LOST, (0, Decimal(0), None))[0]
+    conversions = await leads.conversions(FUNNEL)
+    return schemas.PipelineStats(
+        total_leads=total,
+        open_leads=sum(s.count for s in open_stats),
+        stages=stages,
+        total_pipeline_value=sum((s.value for s in open_stats), Decimal(0)),
+        weighted_pipeline_value=sum((s.weighted_value for s in open_stats), Decimal(0)),
+        won_value=next(s.value for s in stages if s.stage == LeadStage.CUSTOMER),
+        average_score=round(sum(c * float(a) for c, a in scored) / total, 2) if total else None,
+        win_rate=round(won / (won + lost), 4) if won + lost else None,
+        conversion_rates=[
+            schemas.Conversion(
+                from_stage=a,
+                to_stage=b,
+                reached_from=reached_a,
+                reached_to=reached_both,
+                rate=round(reached_both / reached_a, 4) if reached_a else None,
+            )
+            for (a, b), (reached_a, reached_both) in zip(
+                itertools.pairwise(FUNNEL), conversions, strict=True
+            )
+        ],
+    )
+
+
+async def kanban(session: AsyncSession, principal: Principal, per_stage: int) -> schemas.Kanban:
+    leads = _repo(session, principal)
+    totals = {stage: (count, value) for stage, count, value, _ in await leads.stage_totals()}
+    top = await leads.top_per_stage(per_stage)
+    columns = []
+    for stage in LeadStage:
+        count, value = totals.get(stage, (0, Decimal(0)))
+        cards = [schemas.Lead.model_validate(lead) for lead in top if lead.stage == stage]
+        columns.append(schemas.StageColumn(stage=stage, count=count, value=value, leads=cards))
+    return schemas.Kanban(columns=columns)
