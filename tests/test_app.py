@@ -98,3 +98,16 @@ async def test_openapi_and_docs_are_served(world: World) -> None:
     assert "/api/v1/auth/token" in paths
     docs = await world.anonymous.get("/docs")
     assert docs.status_code == 200
+
+
+async def test_openapi_describes_errors_as_problem_details(world: World) -> None:
+    spec = (await world.anonymous.get("/openapi.json")).json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    operation = spec["paths"]["/api/v1/leads/{lead_id}"]["get"]
+    for status in ("401", "404", "422"):
+        content = operation["responses"][status]["content"]
+        assert (
+            content["application/problem+json"]["schema"]["$ref"] == "#/components/schemas/Problem"
+        )
+    assert "/health" in spec["paths"]
+    assert "401" not in spec["paths"]["/health"]["get"]["responses"]

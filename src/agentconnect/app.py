@@ -17,6 +17,7 @@ from agentconnect.errors import install_error_handlers, problem_response
 from agentconnect.leads.endpoints import router as leads_router
 from agentconnect.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from agentconnect.migrations_runner import current_revision, head_revision
+from agentconnect.openapi import install_openapi
 from agentconnect.tenancy.endpoints import router as tenancy_router
 
 
@@ -81,4 +82,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             )
         return {"status": "ready", "revision": revision}
 
+    install_openapi(app)
     return app
