@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentconnect.auth.principal import Principal
 from agentconnect.auth.secrets import API_KEY_PREFIX, hash_api_key
-from agentconnect.auth.tokens import user_id_from_token
+from agentconnect.auth.tokens import read_token
 from agentconnect.config import Settings
 from agentconnect.db import Database
 from agentconnect.errors import Unauthorized
@@ -66,10 +66,12 @@ async def get_principal(
             await auth_lookup.touch(session, ApiKey, key.id, "last_used_at", now)
         principal = Principal(company_id=key.company_id, role=key.role, api_key_id=key.id)
     else:
-        user_id = user_id_from_token(token, request.app.state.secret_key)
-        user = await auth_lookup.find_active_user(session, user_id) if user_id else None
-        if user is None:
+        claims = read_token(token, request.app.state.secret_key)
+        user = await auth_lookup.find_active_user(session, claims.user_id) if claims else None
+        if user is None or claims is None:
             raise Unauthorized("invalid or expired access token")
+        if claims.version != user.token_version:
+            raise Unauthorized("the password changed since this token was issued; sign in again")
         principal = Principal(company_id=user.company_id, role=user.role, user_id=user.id)
     request.state.company_id = principal.company_id
     return principal

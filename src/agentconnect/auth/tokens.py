@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -11,10 +12,11 @@ ALGORITHM = "HS256"
 AUDIENCE = "agentconnect-api"
 
 
-def create_access_token(user_id: uuid.UUID, secret: str, minutes: int) -> str:
+def create_access_token(user_id: uuid.UUID, secret: str, minutes: int, version: int = 0) -> str:
     now = datetime.now(UTC)
     claims = {
         "sub": str(user_id),
+        "ver": version,
         "aud": AUDIENCE,
         "iat": now,
         "exp": now + timedelta(minutes=minutes),
@@ -22,10 +24,26 @@ def create_access_token(user_id: uuid.UUID, secret: str, minutes: int) -> str:
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def user_id_from_token(token: str, secret: str) -> uuid.UUID | None:
-    """The user id of a valid, unexpired token; None for anything else."""
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: uuid.UUID
+    version: int
+
+
+def read_token(token: str, secret: str) -> TokenClaims | None:
+    """The claims of a valid, unexpired token; None for anything else."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], audience=AUDIENCE)
-        return uuid.UUID(str(claims["sub"]))
-    except (jwt.PyJWTError, KeyError, ValueError):
+        # Without "require", a token that lacks exp would never expire.
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            options={"require": ["exp", "iat", "sub", "aud"]},
+        )
+        version = claims.get("ver", 0)
+        if not isinstance(version, int):
+            return None
+        return TokenClaims(user_id=uuid.UUID(str(claims["sub"])), version=version)
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError):
         return None

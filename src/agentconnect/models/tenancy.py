@@ -47,6 +47,9 @@ class User(IdMixin, TimestampMixin, TenantMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Carried in every access token; raised when the password changes, which ends every
+    # session signed in with the old password.
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ApiKey(IdMixin, TenantMixin, Base):

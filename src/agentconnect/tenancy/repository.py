@@ -24,8 +24,18 @@ class UserRepository(TenantRepository[User]):
         return (await self.session.scalar(stmt)) is not None
 
     async def count_active_admins(self) -> int:
-        stmt = self.select(func.count()).where(User.role == Role.ADMIN, User.is_active)
-        return int(await self.session.scalar(stmt) or 0)
+        """Count the active admins, locking their rows until the transaction ends.
+
+        Without the lock two requests that each remove one of the last two admins both see two
+        and both succeed, leaving none. A waiting request re-reads the rows once the other commits.
+        """
+        stmt = (
+            self.select(User.id)
+            .where(User.role == Role.ADMIN, User.is_active)
+            .order_by(User.id)
+            .with_for_update()
+        )
+        return len((await self.session.scalars(stmt)).all())
 
 
 class ApiKeyRepository(TenantRepository[ApiKey]):
@@ -78,4 +88,13 @@ async def find_live_api_key(session: AsyncSession, key_hash: str) -> ApiKey | No
 async def touch(
     session: AsyncSession, model: Any, id_: uuid.UUID, column: str, at: datetime
 ) -> None:
-    await session.execute(update(model).where(model.id == id_).values({column: at}))
+    """Record a last-used or last-login time.
+
+    Bookkeeping, not a change of the row: `updated_at` stays, and a row another request is
+    already touching is skipped rather than waited for, so requests with one key never queue.
+    """
+    free = select(model.id).where(model.id == id_).with_for_update(skip_locked=True)
+    values: dict[str, Any] = {column: at}
+    if hasattr(model, "updated_at"):
+        values["updated_at"] = model.updated_at
+    await session.execute(update(model).where(model.id.in_(free)).values(values))

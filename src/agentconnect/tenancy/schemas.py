@@ -7,31 +7,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    EmailStr,
-    Field,
-    StringConstraints,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, EmailStr, Field, StringConstraints, field_validator, model_validator
 
 from agentconnect.kit.schemas import InputSchema, OutputSchema
 from agentconnect.kit.timezones import validate_timezone
 from agentconnect.models.enums import Role
 
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL: refuse it here instead of failing at the database.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL (\\x00) characters")
-    return value
-
-
-NoNul = AfterValidator(_no_nul)
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+# Spaces are part of a password: never trimmed (sign-in does not trim them either).
+Password = Annotated[str, StringConstraints(min_length=8, max_length=200, strip_whitespace=False)]
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 
 
@@ -139,11 +123,11 @@ class StageProbabilities(InputSchema):
 
 class CompanySettingsUpdate(InputSchema):
     name: Name | None = None
-    postal_address: Annotated[str, StringConstraints(max_length=1000), NoNul] | None = None
+    postal_address: Annotated[str, StringConstraints(max_length=1000)] | None = None
     default_timezone: str | None = None
     frequency_cap: FrequencyCap | None = None
     quiet_hours: QuietHours | None = None
-    sms_help_text: Annotated[str, StringConstraints(max_length=320), NoNul] | None = None
+    sms_help_text: Annotated[str, StringConstraints(max_length=320)] | None = None
     stage_probabilities: StageProbabilities | None = None
 
     @field_validator("default_timezone")

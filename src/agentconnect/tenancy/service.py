@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,9 +12,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentconnect.auth.principal import Principal
-from agentconnect.auth.secrets import hash_password, new_api_key, verify_password
+from agentconnect.auth.secrets import hash_password_async, new_api_key, verify_password_async
 from agentconnect.auth.tokens import create_access_token
 from agentconnect.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from agentconnect.kit.integrity import conflicts_as_409
 from agentconnect.models import ApiKey, Company, Role, User
 from agentconnect.tenancy import repository as repo
 from agentconnect.tenancy import schemas
@@ -28,6 +30,15 @@ DEFAULT_STAGE_PROBABILITIES = {
 }
 DEFAULT_QUIET_HOURS = {"start": "08:00", "end": "21:00"}
 DEFAULT_FREQUENCY_CAP: dict[str, int | None] = {"per_day": 3, "per_week": 10}
+
+
+def _email_taken(email: str) -> str:
+    return f"a user with e-mail {email} already exists"
+
+
+def _email_unique(email: str) -> AbstractAsyncContextManager[None]:
+    """The check before writing can race with another request; the constraint decides."""
+    return conflicts_as_409({"uq_users_email": _email_taken(email)})
 
 
 @dataclass(frozen=True)
@@ -51,16 +62,17 @@ async def create_company(
     await session.flush()
     users = repo.UserRepository(session, company.id)
     if await users.email_taken(admin_email):
-        raise Conflict(f"a user with e-mail {admin_email} already exists")
+        raise Conflict(_email_taken(admin_email))
     admin = users.add(
         User(
             email=admin_email,
             name=admin_name,
             role=Role.ADMIN,
-            password_hash=hash_password(admin_password),
+            password_hash=await hash_password_async(admin_password),
         )
     )
-    await session.flush()
+    async with _email_unique(admin_email):
+        await session.flush()
     key, _ = await create_api_key(
         session,
         Principal(company_id=company.id, role=Role.ADMIN, user_id=admin.id),
@@ -73,10 +85,10 @@ async def sign_in(
     session: AsyncSession, email: str, password: str, *, secret: str, minutes: int
 ) -> schemas.TokenResponse:
     user = await repo.find_user_for_login(session, email)
-    if not verify_password(user.password_hash if user else None, password) or user is None:
+    if not await verify_password_async(user.password_hash if user else None, password) or not user:
         raise Unauthorized("wrong e-mail or password")
     await repo.touch(session, User, user.id, "last_login_at", datetime.now(UTC))
-    token = create_access_token(user.id, secret, minutes)
+    token = create_access_token(user.id, secret, minutes, version=user.token_version)
     return schemas.TokenResponse(access_token=token, expires_in=minutes * 60)
 
 
@@ -117,16 +129,17 @@ async def create_user(
 ) -> User:
     users = repo.UserRepository(session, principal.company_id)
     if await users.email_taken(data.email):
-        raise Conflict(f"a user with e-mail {data.email} already exists")
+        raise Conflict(_email_taken(data.email))
     user = users.add(
         User(
             email=data.email,
             name=data.name,
             role=data.role,
-            password_hash=hash_password(data.password),
+            password_hash=await hash_password_async(data.password),
         )
     )
-    await session.flush()
+    async with _email_unique(data.email):
+        await session.flush()
     await session.refresh(user)
     return user
 
@@ -147,7 +160,7 @@ async def update_user(
             ],
         )
     if "email" in changes and await users.email_taken(changes["email"], except_id=user.id):
-        raise Conflict(f"a user with e-mail {changes['email']} already exists")
+        raise Conflict(_email_taken(changes["email"]))
     # Only an active admin counts towards the company's admins, so only one can be "lost".
     loses_admin = (
         user.role == Role.ADMIN
@@ -157,10 +170,12 @@ async def update_user(
     if loses_admin and await users.count_active_admins() <= 1:
         raise Conflict("the company's last active admin cannot be demoted or deactivated")
     if "password" in changes:
-        user.password_hash = hash_password(changes.pop("password"))
+        user.password_hash = await hash_password_async(changes.pop("password"))
+        user.token_version += 1  # tokens issued before stop working
     for field, value in changes.items():
         setattr(user, field, value)
-    await session.flush()
+    async with _email_unique(user.email):
+        await session.flush()
     await session.refresh(user)
     return user
 
