@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from agentconnect import __version__
+from agentconnect.campaigns.endpoints import router as campaigns_router
+from agentconnect.channels.endpoints import router as channels_router
 from agentconnect.config import Settings, get_settings
 from agentconnect.contacts.endpoints import router as contacts_router
 from agentconnect.db import Database, database_url
@@ -58,6 +60,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(tenancy_router)
     app.include_router(contacts_router)
     app.include_router(leads_router)
+    app.include_router(campaigns_router)
+    app.include_router(channels_router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
 
+from agentconnect.activities import service as activities
+from agentconnect.activities.schemas import Activity
 from agentconnect.contacts import schemas, service
 from agentconnect.contacts.repository import ContactFilters
 from agentconnect.deps import ManagerDep, PrincipalDep, SessionDep
@@ -109,3 +111,16 @@ async def delete_contact(
     """Delete a contact for good."""
     await service.delete_contact(session, principal, contact_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{contact_id}/activities", response_model=Page[Activity])
+async def contact_activities(
+    session: SessionDep, principal: PrincipalDep, contact_id: uuid.UUID, page: PageDep
+) -> Page[Activity]:
+    """The contact's timeline, newest first: enrollments, messages, engagement, outside events."""
+    await service.get_contact(session, principal, contact_id)
+    rows, total = await activities.timeline(
+        session, principal, page.limit, page.offset, contact_id=contact_id
+    )
+    items = [Activity.model_validate(row) for row in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)

@@ -8,6 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from agentconnect.activities import service as activities
+from agentconnect.activities.schemas import Activity
 from agentconnect.deps import ManagerDep, PrincipalDep, SessionDep
 from agentconnect.kit.pagination import Page, PageDep
 from agentconnect.leads import schemas, service
@@ -183,3 +185,16 @@ async def assign_lead(
     return schemas.Lead.model_validate(
         await service.assign(session, principal, lead_id, body.user_id)
     )
+
+
+@router.get("/{lead_id}/activities", response_model=Page[Activity])
+async def lead_activities(
+    session: SessionDep, principal: PrincipalDep, lead_id: uuid.UUID, page: PageDep
+) -> Page[Activity]:
+    """The timeline of the lead's contact, newest first."""
+    lead = await service.get_lead(session, principal, lead_id)
+    rows, total = await activities.timeline(
+        session, principal, page.limit, page.offset, contact_id=lead.contact_id
+    )
+    items = [Activity.model_validate(row) for row in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)

@@ -1,11 +1,25 @@
 """SQLAlchemy models, one module per aggregate; importing this package registers them all."""
 
 from agentconnect.models.base import Base
+from agentconnect.models.campaigns import (
+    Campaign,
+    CampaignActivity,
+    CampaignContact,
+    CampaignMessage,
+    ConsoleMessage,
+)
 from agentconnect.models.contacts import Contact
 from agentconnect.models.enums import (
     OPEN_LEAD_STAGES,
+    ActivityType,
+    CampaignStatus,
+    CampaignType,
+    DelayUnit,
+    EnrollmentStatus,
+    GoalType,
     LeadStage,
     LifecycleStage,
+    MessageType,
     OptInStatus,
     QualificationStatus,
     Role,
@@ -16,15 +30,27 @@ from agentconnect.models.tenancy import ApiKey, Company, User
 
 __all__ = [
     "OPEN_LEAD_STAGES",
+    "ActivityType",
     "ApiKey",
     "AssignmentCursor",
     "Base",
+    "Campaign",
+    "CampaignActivity",
+    "CampaignContact",
+    "CampaignMessage",
+    "CampaignStatus",
+    "CampaignType",
     "Company",
+    "ConsoleMessage",
     "Contact",
+    "DelayUnit",
+    "EnrollmentStatus",
+    "GoalType",
     "Lead",
     "LeadStage",
     "LeadStageChange",
     "LifecycleStage",
+    "MessageType",
     "OptInStatus",
     "QualificationStatus",
     "Role",

@@ -60,3 +60,95 @@ class StageChangeSource(StrEnum):
     BULK = "bulk"
     SCORING = "scoring"
     AUTOMATION = "automation"
+
+
+class CampaignType(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    VOICE = "voice"
+    MULTI_CHANNEL = "multi_channel"
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    ARCHIVED = "archived"
+
+
+class GoalType(StrEnum):
+    NONE = "none"
+    REPLY = "reply"
+    CLICK = "click"
+    MEETING_SCHEDULED = "meeting_scheduled"
+    FORM_SUBMITTED = "form_submitted"
+    DEAL_WON = "deal_won"
+
+
+class MessageType(StrEnum):
+    """The channel of a sequence step."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    VOICE = "voice"
+
+
+class DelayUnit(StrEnum):
+    MINUTES = "minutes"
+    HOURS = "hours"
+    DAYS = "days"
+    WEEKS = "weeks"
+
+
+class EnrollmentStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    GOAL_ACHIEVED = "goal_achieved"
+    UNENROLLED = "unenrolled"
+    OPTED_OUT = "opted_out"
+    FAILED = "failed"
+
+
+class ActivityType(StrEnum):
+    ENROLLED = "enrolled"
+    UNENROLLED = "unenrolled"
+    MESSAGE_QUEUED = "message_queued"
+    MESSAGE_FAILED = "message_failed"
+    EMAIL_SENT = "email_sent"
+    EMAIL_DELIVERED = "email_delivered"
+    EMAIL_OPENED = "email_opened"
+    EMAIL_CLICKED = "email_clicked"
+    EMAIL_REPLIED = "email_replied"
+    EMAIL_BOUNCED = "email_bounced"
+    EMAIL_COMPLAINED = "email_complained"
+    EMAIL_UNSUBSCRIBED = "email_unsubscribed"
+    SMS_SENT = "sms_sent"
+    SMS_DELIVERED = "sms_delivered"
+    SMS_FAILED = "sms_failed"
+    SMS_REPLIED = "sms_replied"
+    SMS_OPTED_OUT = "sms_opted_out"
+    WHATSAPP_SENT = "whatsapp_sent"
+    WHATSAPP_DELIVERED = "whatsapp_delivered"
+    WHATSAPP_READ = "whatsapp_read"
+    WHATSAPP_REPLIED = "whatsapp_replied"
+    WHATSAPP_FAILED = "whatsapp_failed"
+    CALL_INITIATED = "call_initiated"
+    CALL_ANSWERED = "call_answered"
+    CALL_COMPLETED = "call_completed"
+    CALL_NO_ANSWER = "call_no_answer"
+    CALL_BUSY = "call_busy"
+    CALL_FAILED = "call_failed"
+    VOICEMAIL_LEFT = "voicemail_left"
+    LINK_CLICKED = "link_clicked"
+    FORM_SUBMITTED = "form_submitted"
+    PAGE_VIEWED = "page_viewed"
+    MEETING_SCHEDULED = "meeting_scheduled"
+    DEAL_WON = "deal_won"
+    DEAL_LOST = "deal_lost"
+    GOAL_ACHIEVED = "goal_achieved"
+    STEP_SKIPPED = "step_skipped"

@@ -1,0 +1,80 @@
+"""What makes a sequence step valid for its channel."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from agentconnect.campaigns.schemas import SMS_MAX_CHARS, WHATSAPP_MAX_CHARS
+from agentconnect.delivery.renderer import unknown_tokens
+from agentconnect.errors import InvalidInput
+from agentconnect.models import Campaign, CampaignMessage, CampaignType, DelayUnit, MessageType
+
+_UNIT = {
+    DelayUnit.MINUTES: timedelta(minutes=1),
+    DelayUnit.HOURS: timedelta(hours=1),
+    DelayUnit.DAYS: timedelta(days=1),
+    DelayUnit.WEEKS: timedelta(weeks=1),
+}
+
+
+def delay_of(step: CampaignMessage | None) -> timedelta:
+    return _UNIT[step.delay_unit] * step.delay_value if step else timedelta(0)
+
+
+def channel_for(campaign: Campaign, requested: MessageType | None) -> MessageType:
+    if campaign.campaign_type == CampaignType.MULTI_CHANNEL:
+        if requested is None:
+            raise InvalidInput(
+                "a multi_channel campaign needs message_type on each step",
+                errors=[{"loc": ["body", "message_type"], "msg": "required", "type": "missing"}],
+            )
+        return requested
+    own = MessageType(campaign.campaign_type.value)
+    if requested not in (None, own):
+        raise InvalidInput(
+            f"a {own.value} campaign takes only {own.value} steps",
+            errors=[{"loc": ["body", "message_type"], "msg": f"must be {own.value}"}],
+        )
+    return own
+
+
+def _error(field: str, msg: str) -> InvalidInput:
+    return InvalidInput(f"{field}: {msg}", errors=[{"loc": ["body", field], "msg": msg}])
+
+
+def validate_step(campaign: Campaign, step: CampaignMessage) -> None:
+    """Raise InvalidInput naming the field when the step cannot be sent on its channel."""
+    texts: list[tuple[str, str | None]] = [("subject", step.subject), ("body", step.body)]
+    variants: list[dict[str, Any]] = step.variants or []
+    for index, variant in enumerate(variants):
+        texts += [
+            (f"variants.{index}.subject", variant.get("subject")),
+            (f"variants.{index}.body", variant.get("body")),
+        ]
+    for field, text in texts:
+        unknown = unknown_tokens(text or "")
+        if unknown:
+            names = ", ".join("{{" + name + "}}" for name in unknown)
+            raise _error(field, f"unknown personalisation token {names}")
+
+    channel = step.message_type
+    bodies = [("body", step.body)] + [
+        (f"variants.{i}.body", v.get("body")) for i, v in enumerate(variants) if v.get("body")
+    ]
+    if channel == MessageType.EMAIL:
+        if not (step.subject or "").strip():
+            raise _error("subject", "an email step needs a subject")
+        if not step.body.strip():
+            raise _error("body", "an email step needs a body")
+    elif channel in (MessageType.SMS, MessageType.WHATSAPP):
+        limit = SMS_MAX_CHARS if channel == MessageType.SMS else WHATSAPP_MAX_CHARS
+        if not step.body.strip():
+            raise _error("body", f"an {channel.value} step needs a body")
+        for field, body in bodies:
+            if body and len(body) > limit:
+                raise _error(field, f"{channel.value} bodies are at most {limit:,} characters")
+    elif channel == MessageType.VOICE and not step.body.strip() and not campaign.call_flow_config:
+        raise _error(
+            "body", "a voice step needs a script (body) or the campaign's call_flow_config"
+        )

@@ -1,0 +1,95 @@
+"""Test-send: one step rendered for one contact (or sample data), sent to one address only."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentconnect.auth.principal import Principal
+from agentconnect.campaigns import schemas
+from agentconnect.campaigns.repository import StepRepository
+from agentconnect.channels.base import OutboundMessage
+from agentconnect.channels.registry import provider_for
+from agentconnect.delivery.context import render_context
+from agentconnect.delivery.renderer import SAMPLE_CONTEXT, render_message
+from agentconnect.errors import InvalidInput, NotFound
+from agentconnect.kit.emails import normalize_email
+from agentconnect.kit.phones import to_e164
+from agentconnect.models import Company, Contact, Lead, MessageType, Role
+
+
+def _address(channel: MessageType, to: str) -> str:
+    try:
+        return normalize_email(to) if channel == MessageType.EMAIL else to_e164(to)
+    except ValueError as error:
+        kind = "an e-mail address" if channel == MessageType.EMAIL else "a phone number"
+        raise InvalidInput(
+            f"to: a {channel.value} step is sent to {kind}; {error}",
+            errors=[{"loc": ["body", "to"], "msg": str(error)}],
+        ) from None
+
+
+async def test_send(
+    session: AsyncSession,
+    principal: Principal,
+    campaign_id: uuid.UUID,
+    request: schemas.TestSendRequest,
+) -> schemas.TestSendResult:
+    """No enrollment, no activity, no analytics: only the message to `to`."""
+    principal.require(Role.MANAGER)
+    step = await StepRepository(session, principal.company_id).get_in(
+        campaign_id, request.message_id
+    )
+    if step is None:
+        raise NotFound(f"step {request.message_id} not found in campaign {campaign_id}")
+    to = _address(step.message_type, request.to)
+    subject, body = step.subject, step.body
+    if request.variant is not None:
+        variant = next((v for v in step.variants if v.get("name") == request.variant), None)
+        if variant is None:
+            raise NotFound(f"step {step.id} has no variant named {request.variant!r}")
+        subject, body = variant.get("subject") or subject, variant.get("body") or body
+
+    company = await session.get(Company, principal.company_id)
+    context = dict(SAMPLE_CONTEXT)
+    if request.contact_id is not None:
+        contact = await session.scalar(
+            select(Contact).where(
+                Contact.company_id == principal.company_id, Contact.id == request.contact_id
+            )
+        )
+        if contact is None:
+            raise NotFound(f"contact {request.contact_id} not found")
+        lead = await session.scalar(
+            select(Lead)
+            .where(Lead.company_id == principal.company_id, Lead.contact_id == contact.id)
+            .order_by(Lead.created_at.desc())
+            .limit(1)
+        )
+        context = render_context(contact, lead, company)
+    else:
+        context.update(render_context(None, None, company))
+    rendered = render_message(subject, body, context, email=step.message_type == MessageType.EMAIL)
+    provider = await provider_for(session, principal.company_id, step.message_type)
+    result = await provider.send(
+        OutboundMessage(
+            company_id=principal.company_id,
+            channel=step.message_type,
+            to=to,
+            subject=rendered.subject,
+            body=rendered.body,
+            html_body=rendered.html_body,
+            metadata={"test": True, "campaign_id": str(campaign_id), "message_id": str(step.id)},
+        )
+    )
+    return schemas.TestSendResult(
+        channel=step.message_type,
+        to=to,
+        subject=rendered.subject,
+        body=rendered.body,
+        html_body=rendered.html_body,
+        provider=result.provider,
+        provider_message_id=result.provider_message_id,
+    )

@@ -1,0 +1,205 @@
+"""Campaigns, their sequence steps, enrollments and the activity log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from agentconnect.models.base import (
+    Base,
+    IdMixin,
+    TenantMixin,
+    TimestampMixin,
+    json_default_dict,
+    json_default_list,
+    text_enum,
+)
+from agentconnect.models.contacts import Contact
+from agentconnect.models.enums import (
+    ActivityType,
+    CampaignStatus,
+    CampaignType,
+    DelayUnit,
+    EnrollmentStatus,
+    GoalType,
+    MessageType,
+)
+
+
+class Campaign(IdMixin, TimestampMixin, TenantMixin, Base):
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint("budget IS NULL OR budget >= 0", name="budget_not_negative"),
+        CheckConstraint("cost >= 0", name="cost_not_negative"),
+        Index(None, "company_id", "status", "created_at"),
+        Index(None, "company_id", "campaign_type", "created_at"),
+        Index(None, "company_id", "created_at"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    campaign_type: Mapped[CampaignType] = mapped_column(text_enum(CampaignType, "campaign_type"))
+    status: Mapped[CampaignStatus] = mapped_column(
+        text_enum(CampaignStatus, "campaign_status"), default=CampaignStatus.DRAFT
+    )
+    goal_type: Mapped[GoalType] = mapped_column(
+        text_enum(GoalType, "goal_type"), default=GoalType.NONE
+    )
+    target_criteria: Mapped[dict[str, Any]] = mapped_column(JSONB, default=json_default_dict)
+    schedule_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    schedule_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    send_time_optimization: Mapped[bool] = mapped_column(default=False)
+    quiet_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    budget: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    cost: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    call_flow_config: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
+    )
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CampaignMessage(IdMixin, TimestampMixin, TenantMixin, Base):
+    """One step of a campaign's sequence."""
+
+    __tablename__ = "campaign_messages"
+    __table_args__ = (
+        UniqueConstraint("company_id", "campaign_id", "sequence_order"),
+        CheckConstraint("sequence_order >= 1", name="order_positive"),
+        CheckConstraint("delay_value >= 0", name="delay_not_negative"),
+    )
+
+    campaign_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("campaigns.id", ondelete="CASCADE")
+    )
+    sequence_order: Mapped[int] = mapped_column(Integer)
+    message_type: Mapped[MessageType] = mapped_column(text_enum(MessageType, "message_type"))
+    delay_value: Mapped[int] = mapped_column(Integer, default=0)
+    delay_unit: Mapped[DelayUnit] = mapped_column(
+        text_enum(DelayUnit, "delay_unit"), default=DelayUnit.DAYS
+    )
+    subject: Mapped[str | None] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text, default="")
+    variants: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=json_default_list)
+    send_window: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class CampaignContact(IdMixin, TenantMixin, Base):
+    """An enrollment: one contact's way through one campaign."""
+
+    __tablename__ = "campaign_contacts"
+    __table_args__ = (
+        UniqueConstraint("company_id", "campaign_id", "contact_id"),
+        Index(None, "company_id", "campaign_id", "status"),
+        Index(None, "company_id", "contact_id"),
+        # The delivery engine's claim query: due active enrollments, across companies.
+        Index(
+            "ix_campaign_contacts_due",
+            "next_step_at",
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    campaign_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("campaigns.id", ondelete="CASCADE")
+    )
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("contacts.id", ondelete="CASCADE")
+    )
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("leads.id", ondelete="SET NULL")
+    )
+    status: Mapped[EnrollmentStatus] = mapped_column(
+        text_enum(EnrollmentStatus, "enrollment_status"), default=EnrollmentStatus.ACTIVE
+    )
+    # The sequence_order of the next step to run; past the last step means done.
+    current_step: Mapped[int] = mapped_column(Integer, default=1)
+    next_step_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    variant_assignments: Mapped[dict[str, Any]] = mapped_column(JSONB, default=json_default_dict)
+    enrolled_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    exited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    exit_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    contact: Mapped[Contact] = relationship(lazy="raise")
+
+
+class CampaignActivity(IdMixin, TenantMixin, Base):
+    """Everything that happens to a contact: the source of timelines, analytics and scoring."""
+
+    __tablename__ = "campaign_activities"
+    __table_args__ = (
+        Index(None, "company_id", "campaign_id", "occurred_at"),
+        Index(None, "company_id", "contact_id", "occurred_at"),
+        Index(None, "company_id", "activity_type", "occurred_at"),
+        Index(None, "company_id", "lead_id", "occurred_at"),
+        Index(
+            "uq_campaign_activities_company_id_external_id",
+            "company_id",
+            "external_id",
+            unique=True,
+            postgresql_where=text("external_id IS NOT NULL"),
+        ),
+    )
+
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("campaigns.id", ondelete="CASCADE")
+    )
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("contacts.id", ondelete="CASCADE")
+    )
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("leads.id", ondelete="SET NULL")
+    )
+    message_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("campaign_messages.id", ondelete="SET NULL")
+    )
+    variant: Mapped[str | None] = mapped_column(String(100))
+    activity_type: Mapped[ActivityType] = mapped_column(text_enum(ActivityType, "activity_type"))
+    occurred_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    # "metadata" is reserved by SQLAlchemy's declarative base, hence the attribute name.
+    details: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=json_default_dict)
+
+
+class ConsoleMessage(IdMixin, TenantMixin, Base):
+    """What the console provider would have sent: the demo's and the tests' outbox."""
+
+    __tablename__ = "console_messages"
+    __table_args__ = (Index(None, "company_id", "created_at"),)
+
+    channel: Mapped[MessageType] = mapped_column(text_enum(MessageType, "console_channel"))
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=json_default_dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
