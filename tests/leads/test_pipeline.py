@@ -208,11 +208,12 @@ async def test_bulk_assign_single(world: World) -> None:
         f"{LEADS}/bulk-assign",
         json={
             "lead_ids": [leads[0]["id"]],
-            "user_ids": [agent, agent.replace(agent[0], "0")],
+            "user_ids": [agent, str(uuid.uuid4())],
             "strategy": "single",
         },
     )
-    assert two_users.status_code in (404, 422)
+    assert two_users.status_code == 422
+    assert "exactly one" in two_users.json()["detail"]
 
 
 async def test_round_robin_stays_fair_across_calls(world: World) -> None:

@@ -111,6 +111,8 @@ def render_message(
     rendered_subject = render(subject, context) if subject is not None else None
     if email and looks_like_html(body):
         html_body = render(body, context, html_escape=True)
-        plain = re.sub(r"<[^>]+>", "", render(body, context))
-        return RenderedMessage(rendered_subject, html.unescape(plain).strip(), html_body)
+        # Tags are stripped from the template, not from the result, so a value that looks
+        # like markup reaches the text part as the contact wrote it.
+        plain_template = html.unescape(re.sub(r"<[^>]+>", "", body)).strip()
+        return RenderedMessage(rendered_subject, render(plain_template, context), html_body)
     return RenderedMessage(rendered_subject, render(body, context), None)
