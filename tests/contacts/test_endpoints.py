@@ -212,7 +212,9 @@ async def test_patch_to_a_taken_email_is_409(world: World) -> None:
 
 async def test_delete_removes_the_contact(world: World) -> None:
     contact = await create(world.a.admin, email="gone@example.com")
-    response = await world.a.agent.delete(f"{BASE}/{contact['id']}")
+    refused = await world.a.agent.delete(f"{BASE}/{contact['id']}")
+    assert refused.status_code == 403  # agents would take other agents' leads with it
+    response = await world.a.manager.delete(f"{BASE}/{contact['id']}")
     assert response.status_code == 204
     assert (await world.a.admin.get(f"{BASE}/{contact['id']}")).status_code == 404
 

@@ -179,6 +179,7 @@ async def test_file_level_problems_are_422_with_a_clear_message(world: World) ->
         b"\n\n": "empty",
         b"colour,size\nred,1\n": "no contact columns",
         b"email,Email\na@x.example,b@x.example\n": "twice",
+        b"email,custom.k\x00ey\nx@x.example,v\n": "NUL",
         b"\xff\xfe\xfd\xfc\x00\x01binary": "",
     }
     for content, phrase in cases.items():

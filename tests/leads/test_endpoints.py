@@ -55,6 +55,27 @@ async def test_create_lead_with_every_field(world: World) -> None:
     assert contact_now["lifecycle_stage"] == "sql"
 
 
+async def test_negative_zero_is_zero(world: World) -> None:
+    lead = await new_lead(world.a.admin, deal_value="-0")
+    assert lead["deal_value"] == "0.00"
+
+
+async def test_a_new_lead_never_moves_its_contact_backwards(world: World) -> None:
+    contact = await new_contact(world.a.admin, lifecycle_stage="customer")
+    await new_lead(world.a.admin, contact_id=contact["id"])
+    now = (await world.a.admin.get(f"/api/v1/contacts/{contact['id']}")).json()
+    assert now["lifecycle_stage"] == "customer"
+
+
+async def test_merged_answers_cannot_exceed_the_questions(world: World) -> None:
+    lead = await new_lead(world.a.admin, qualification_data={"questions_total": 5})
+    response = await world.a.admin.patch(
+        f"{LEADS}/{lead['id']}", json={"qualification_data": {"questions_answered": 9}}
+    )
+    assert response.status_code == 422
+    assert "questions_answered" in response.json()["detail"]
+
+
 async def test_title_defaults_to_the_contacts_company(world: World) -> None:
     contact = await new_contact(world.a.admin, company_name="Globex")
     lead = await new_lead(world.a.admin, contact_id=contact["id"])
@@ -82,6 +103,8 @@ async def test_title_defaults_to_the_contacts_company(world: World) -> None:
         ({"qualification_data": []}, "qualification_data"),
         ({"title": ""}, "title"),
         ({"score": 99}, "score"),
+        ({"lost_reason": "why not"}, "body"),
+        ({"qualification_data": {"deep": [[[[[[1]]]]]]}}, "qualification_data"),
     ],
 )
 async def test_create_rejects_bad_input(world: World, payload: dict[str, Any], field: str) -> None:

@@ -66,6 +66,15 @@ async def test_leaving_a_closed_stage_needs_a_reason(world: World, closed: str) 
     assert reopened.json()["previous_stage"] == closed
 
 
+async def test_lost_to_lost_is_a_no_op_even_without_a_reason(world: World) -> None:
+    lead = await new_lead(world.a.admin)
+    await set_stage(world.a.admin, lead["id"], "lost", "no budget")
+    again = await set_stage(world.a.admin, lead["id"], "lost")
+    assert again.status_code == 200
+    assert again.json()["lost_reason"] == "no budget"
+    assert len(await history(world.a.admin, lead["id"])) == 2
+
+
 async def test_same_stage_is_a_no_op(world: World) -> None:
     lead = await new_lead(world.a.admin, stage="sql")
     response = await set_stage(world.a.admin, lead["id"], "sql")
@@ -203,6 +212,11 @@ async def test_bulk_assign_single(world: World) -> None:
     assert body["updated"] == 3
     assert body["not_found"] == [theirs["id"]]
     assert body["assignments"] == {agent: 3}
+    repeat = await world.a.admin.post(
+        f"{LEADS}/bulk-assign",
+        json={"lead_ids": [leads[0]["id"]], "user_ids": [agent], "strategy": "single"},
+    )
+    assert (repeat.json()["updated"], repeat.json()["unchanged"]) == (0, 1)
     assert (await world.b.admin.get(f"{LEADS}/{theirs['id']}")).json()["assigned_to"] is None
     two_users = await world.a.admin.post(
         f"{LEADS}/bulk-assign",

@@ -543,6 +543,7 @@ async def test_create_user_without_a_required_field_is_422(world: World, field: 
         ({"name": 123}, "name"),
         ({"name": "n" * 201}, "name"),
         ({"password": "short"}, "password"),
+        ({"password": " " * 12}, "password"),
         ({"password": "1234567"}, "password"),
         ({"password": 12345678}, "password"),
         ({"role": "owner"}, "role"),

@@ -106,9 +106,10 @@ async def update_contact(
 
 @router.delete("/{contact_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_contact(
-    session: SessionDep, principal: PrincipalDep, contact_id: uuid.UUID
+    session: SessionDep, principal: ManagerDep, contact_id: uuid.UUID
 ) -> Response:
-    """Delete a contact for good."""
+    """Delete a contact for good, with its leads and history (manager or admin: an agent
+    would otherwise remove other agents' leads with it)."""
     await service.delete_contact(session, principal, contact_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -67,6 +67,8 @@ def _read_header(cells: list[str], report: ImportReport) -> _Header:
     names = [cell.strip().lower() for cell in cells]
     if _UNDECODABLE.search("".join(names)):
         raise InvalidInput("the header row is not valid UTF-8; save the file as UTF-8 CSV")
+    if "\x00" in "".join(names):
+        raise InvalidInput("the header row contains a NUL character")
     duplicated = sorted({n for n in names if n and names.count(n) > 1})
     if duplicated:
         raise InvalidInput(f"the header names these columns twice: {', '.join(duplicated)}")

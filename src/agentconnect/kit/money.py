@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
-from pydantic import Field, PlainSerializer
+from pydantic import AfterValidator, Field, PlainSerializer
 
 CENT = Decimal("0.01")
 
@@ -15,4 +15,8 @@ def two_places(value: Decimal) -> str:
 
 
 MoneyOut = Annotated[Decimal, PlainSerializer(two_places, return_type=str)]
-MoneyIn = Annotated[Decimal, Field(ge=0, le=Decimal("999999999999.99"), decimal_places=2)]
+MoneyIn = Annotated[
+    Decimal,
+    Field(ge=0, le=Decimal("999999999999.99"), decimal_places=2),
+    AfterValidator(lambda value: value + 0),  # "-0" becomes 0
+]

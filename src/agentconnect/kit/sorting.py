@@ -26,7 +26,13 @@ def order_by(
         if name not in allowed:
             raise InvalidInput(
                 f"cannot sort by '{name}'; choose one of: {', '.join(sorted(allowed))}",
-                errors=[{"loc": ["query", "sort"], "msg": f"unknown sort field '{name}'"}],
+                errors=[
+                    {
+                        "loc": ["query", "sort"],
+                        "msg": f"unknown sort field '{name}'",
+                        "type": "value_error",
+                    }
+                ],
             )
         column = allowed[name]
         clauses.append(column.desc().nulls_last() if descending else column.asc().nulls_last())

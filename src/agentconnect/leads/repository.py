@@ -181,7 +181,9 @@ class LeadRepository(TenantRepository[Lead]):
             .values(
                 previous_stage=target.c.stage,
                 stage=stage,
-                stage_changed_at=func.now(),
+                # clock_timestamp, not now(): concurrent moves of one lead are recorded in the
+                # order they took the row lock, not the order their transactions began.
+                stage_changed_at=func.clock_timestamp(),
                 updated_at=func.now(),
                 lost_reason=reason if stage == LeadStage.LOST else None,
             )
@@ -211,7 +213,7 @@ class LeadRepository(TenantRepository[Lead]):
                     literal(reason),
                     literal(changed_by, UUID(as_uuid=True)),
                     literal(source.value),
-                    func.now(),
+                    func.clock_timestamp(),
                 ),
             )
             .cte("history")
@@ -259,20 +261,29 @@ class LeadRepository(TenantRepository[Lead]):
         change.company_id = self.company_id
         self.session.add(change)
 
-    async def sync_contact_lifecycle(self, contact_id: uuid.UUID, stage: LeadStage) -> None:
+    async def advance_contact_lifecycle(self, contact_id: uuid.UUID, stage: LeadStage) -> None:
+        """A new lead moves its contact forward to the lead's stage, never back: a customer
+        who opens another deal stays a customer."""
         lifecycle = LIFECYCLE_FOR_STAGE.get(stage)
         if lifecycle is None:
             return
+        order = list(LifecycleStage)
+        earlier = [s for s in order if order.index(s) < order.index(lifecycle)]
         await self.session.execute(
             update(Contact)
-            .where(Contact.company_id == self.company_id, Contact.id == contact_id)
+            .where(
+                Contact.company_id == self.company_id,
+                Contact.id == contact_id,
+                Contact.lifecycle_stage.in_([*earlier, LifecycleStage.OTHER]),
+            )
             .values(lifecycle_stage=lifecycle, updated_at=func.now())
         )
 
     # --- assignment ---------------------------------------------------------------------------
 
     async def assign_many(self, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> set[uuid.UUID]:
-        """Set assigned_to per (lead, user) pair in one UPDATE ... FROM unnest."""
+        """Set assigned_to per (lead, user) pair in one UPDATE ... FROM unnest; the leads that
+        already had that user are left alone and not returned."""
         if not pairs:
             return set()
         lead_ids, user_ids = zip(*pairs, strict=True)
@@ -282,7 +293,11 @@ class LeadRepository(TenantRepository[Lead]):
         ).subquery("mapping")
         stmt = (
             update(Lead)
-            .where(self.scope(), Lead.id == mapping.c.lead_id)
+            .where(
+                self.scope(),
+                Lead.id == mapping.c.lead_id,
+                Lead.assigned_to.is_distinct_from(mapping.c.user_id),
+            )
             .values(assigned_to=mapping.c.user_id, updated_at=func.now())
             .returning(Lead.id)
         )

@@ -14,10 +14,11 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 from agentconnect.kit.money import MoneyIn, MoneyOut
-from agentconnect.kit.schemas import InputSchema, OutputSchema
+from agentconnect.kit.schemas import InputSchema, OutputSchema, check_json_depth
 from agentconnect.models.enums import LeadStage, QualificationStatus, StageChangeSource
 
 MAX_BULK_IDS = 10_000
@@ -37,6 +38,11 @@ class QualificationData(BaseModel):
     """The answers scoring reads; other keys are kept as they are."""
 
     model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shallow(cls, data: Any) -> Any:
+        return check_json_depth(data, limit=5)
 
     budget_confirmed: bool | None = None
     timeline_defined: bool | None = None
@@ -69,6 +75,12 @@ class LeadCreate(InputSchema):
     source: Source | None = None
     qualification_data: QualificationData = Field(default_factory=QualificationData)
     lost_reason: Reason | None = Field(default=None, description="required when stage is lost")
+
+    @model_validator(mode="after")
+    def _lost_reason_with_lost(self) -> LeadCreate:
+        if self.lost_reason and self.stage != LeadStage.LOST:
+            raise ValueError("lost_reason applies only to a lead created as lost")
+        return self
 
 
 class LeadUpdate(InputSchema):

@@ -136,7 +136,7 @@ async def create_lead(
             source=StageChangeSource.MANUAL,
         )
     )
-    await leads.sync_contact_lifecycle(contact.id, data.stage)
+    await leads.advance_contact_lifecycle(contact.id, data.stage)
     await session.flush()
     return await get_lead(session, principal, lead.id)
 
@@ -157,7 +157,11 @@ async def update_lead(
     if "qualification_data" in changes and data.qualification_data is not None:
         # Answers arrive one at a time from agents and forms: merge, don't replace.
         answers = data.qualification_data.model_dump(exclude_unset=True)
-        changes["qualification_data"] = {**lead.qualification_data, **answers}
+        merged = {**lead.qualification_data, **answers}
+        total, answered = merged.get("questions_total"), merged.get("questions_answered")
+        if total is not None and answered is not None and answered > total:
+            raise InvalidInput("questions_answered cannot exceed questions_total")
+        changes["qualification_data"] = merged
     for name, value in changes.items():
         setattr(lead, name, value)
     await session.flush()
@@ -187,6 +191,8 @@ async def change_stage(
 ) -> Lead:
     lead = await get_lead(session, principal, lead_id)
     _ensure_may_modify(principal, lead)
+    if lead.stage == request.stage:
+        return lead  # already there: nothing to record
     _check_reason(request.stage, request.reason)
     result = await _repo(session, principal).change_stages(
         [lead_id],
@@ -273,12 +279,15 @@ async def bulk_assign(
     else:
         pairs = _least_loaded(lead_ids, users, await leads.open_lead_counts(users))
 
-    await leads.assign_many(pairs)
+    changed = await leads.assign_many(pairs)
     assignments = {user: 0 for user in users}
     for _, user in pairs:
         assignments[user] += 1
     return schemas.BulkAssignResult(
-        updated=len(pairs), not_found=not_found, assignments=assignments
+        updated=len(changed),
+        unchanged=len(pairs) - len(changed),
+        not_found=not_found,
+        assignments=assignments,
     )
 
 

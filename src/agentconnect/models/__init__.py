@@ -14,6 +14,7 @@ from agentconnect.models.enums import (
     ActivityType,
     CampaignStatus,
     CampaignType,
+    ConversationChannel,
     DelayUnit,
     EnrollmentStatus,
     GoalType,
@@ -23,9 +24,11 @@ from agentconnect.models.enums import (
     OptInStatus,
     QualificationStatus,
     Role,
+    ScoreType,
     StageChangeSource,
 )
 from agentconnect.models.leads import AssignmentCursor, Lead, LeadStageChange
+from agentconnect.models.scoring import Conversation, IntentMatch, LeadScore, ScoringConfig
 from agentconnect.models.tenancy import ApiKey, Company, User
 
 __all__ = [
@@ -43,10 +46,14 @@ __all__ = [
     "Company",
     "ConsoleMessage",
     "Contact",
+    "Conversation",
+    "ConversationChannel",
     "DelayUnit",
     "EnrollmentStatus",
     "GoalType",
+    "IntentMatch",
     "Lead",
+    "LeadScore",
     "LeadStage",
     "LeadStageChange",
     "LifecycleStage",
@@ -54,6 +61,8 @@ __all__ = [
     "OptInStatus",
     "QualificationStatus",
     "Role",
+    "ScoreType",
+    "ScoringConfig",
     "StageChangeSource",
     "User",
 ]

@@ -152,3 +152,21 @@ class ActivityType(StrEnum):
     DEAL_LOST = "deal_lost"
     GOAL_ACHIEVED = "goal_achieved"
     STEP_SKIPPED = "step_skipped"
+
+
+class ScoreType(StrEnum):
+    AI_INTENT = "ai_intent"
+    ENGAGEMENT = "engagement"
+    DEMOGRAPHIC = "demographic"
+    BEHAVIORAL = "behavioral"
+    WORKFLOW = "workflow"
+    MANUAL = "manual"
+    COMBINED = "combined"
+
+
+class ConversationChannel(StrEnum):
+    CALL = "call"
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    EMAIL = "email"
+    CHAT = "chat"

@@ -15,7 +15,10 @@ from agentconnect.models.enums import Role
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 # Spaces are part of a password: never trimmed (sign-in does not trim them either).
-Password = Annotated[str, StringConstraints(min_length=8, max_length=200, strip_whitespace=False)]
+Password = Annotated[
+    str,
+    StringConstraints(min_length=8, max_length=200, strip_whitespace=False, pattern=r"\S"),
+]
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 
 
