@@ -19,7 +19,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $(VENV)/.installed $@
 
 run: $(VENV)/.installed
-	$(BIN)/agentconnect serve --demo
+	$(BIN)/agentconnect serve --demo --with-worker
 
 test: $(VENV)/.installed-dev
 	$(BIN)/pytest -n $(or $(JOBS),2) -q

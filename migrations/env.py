@@ -20,7 +20,11 @@ OPTIONAL_INDEXES = {"ix_contacts_search_text_trgm"}
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    return not (type_ == "index" and name in OPTIONAL_INDEXES)
+    if type_ == "index" and name in OPTIONAL_INDEXES:
+        return False
+    # The job queue's tables belong to procrastinate, whose schema a migration applies as is.
+    table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", "")
+    return not (table or "").startswith("procrastinate")
 
 
 def run_migrations() -> None:

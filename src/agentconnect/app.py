@@ -10,16 +10,19 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from agentconnect import __version__
+from agentconnect.activities.endpoints import router as activities_router
 from agentconnect.campaigns.endpoints import router as campaigns_router
 from agentconnect.channels.endpoints import router as channels_router
 from agentconnect.config import Settings, get_settings
 from agentconnect.contacts.endpoints import router as contacts_router
+from agentconnect.conversations.endpoints import router as conversations_router
 from agentconnect.db import Database, database_url
 from agentconnect.errors import install_error_handlers, problem_response
 from agentconnect.leads.endpoints import router as leads_router
 from agentconnect.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from agentconnect.migrations_runner import current_revision, head_revision
 from agentconnect.openapi import install_openapi
+from agentconnect.scoring.endpoints import router as scoring_router
 from agentconnect.tenancy.endpoints import router as tenancy_router
 
 
@@ -59,9 +62,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     app.include_router(tenancy_router)
     app.include_router(contacts_router)
+    app.include_router(scoring_router)
     app.include_router(leads_router)
     app.include_router(campaigns_router)
     app.include_router(channels_router)
+    app.include_router(conversations_router)
+    app.include_router(activities_router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:

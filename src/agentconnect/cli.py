@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -64,6 +65,7 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     demo: Annotated[bool, typer.Option(help="seed the demo company on first start")] = False,
+    with_worker: Annotated[bool, typer.Option(help="run the background worker in-process")] = False,
 ) -> None:
     """Migrate, then serve the API (and, with --demo, print a demo login and API key)."""
     import uvicorn
@@ -90,7 +92,39 @@ def serve(
         )
     else:
         console.print(f"AgentConnect CRM on http://{host}:{port}  (API docs: /docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_config=None)
+    asyncio.run(_serve(uvicorn.Server(config), settings, with_worker))
+
+
+async def _serve(server: Any, settings: Settings, with_worker: bool) -> None:
+    if not with_worker:
+        await server.serve()
+        return
+    from agentconnect import worker
+
+    database = worker.configure(settings)
+    jobs = asyncio.create_task(worker.run(install_signal_handlers=False))
+    try:
+        await server.serve()
+    finally:
+        jobs.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await jobs
+        await database.dispose()
+
+
+@app.command("worker")
+def run_worker() -> None:
+    """Run the background worker (rescoring after interactions; delivery later)."""
+    from agentconnect import worker
+    from agentconnect.logging_setup import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    _migrate(settings)
+    worker.configure(settings)
+    console.print("worker started; Ctrl+C stops it after the running jobs")
+    asyncio.run(worker.run())
 
 
 @app.command()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
 MAX_JSON_DEPTH = 10
 
@@ -54,3 +54,15 @@ class InputSchema(BaseModel):
 
 class OutputSchema(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+def _limit_json(value: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    check_json_depth(value)
+    if len(json.dumps(value)) > 16_384:
+        raise ValueError("is larger than 16,384 bytes")
+    return value
+
+
+JsonObjectLimited = Annotated[dict[str, Any], AfterValidator(_limit_json)]

@@ -44,7 +44,7 @@ def _repo(session: AsyncSession, principal: Principal) -> LeadRepository:
     return LeadRepository(session, principal.company_id)
 
 
-def _ensure_may_modify(principal: Principal, lead: Lead) -> None:
+def ensure_may_modify(principal: Principal, lead: Lead) -> None:
     if principal.role == Role.AGENT and (
         principal.user_id is None or lead.assigned_to != principal.user_id
     ):
@@ -145,7 +145,7 @@ async def update_lead(
     session: AsyncSession, principal: Principal, lead_id: uuid.UUID, data: schemas.LeadUpdate
 ) -> Lead:
     lead = await get_lead(session, principal, lead_id)
-    _ensure_may_modify(principal, lead)
+    ensure_may_modify(principal, lead)
     changes = data.model_dump(exclude_unset=True)
     nulls = [
         f
@@ -190,7 +190,7 @@ async def change_stage(
     request: schemas.StageChangeRequest,
 ) -> Lead:
     lead = await get_lead(session, principal, lead_id)
-    _ensure_may_modify(principal, lead)
+    ensure_may_modify(principal, lead)
     if lead.stage == request.stage:
         return lead  # already there: nothing to record
     _check_reason(request.stage, request.reason)
@@ -220,6 +220,16 @@ async def bulk_change_stage(
         source=StageChangeSource.BULK,
     )
     return _bulk_result(result)
+
+
+async def promote_by_scoring(
+    session: AsyncSession, company_id: uuid.UUID, lead_ids: list[uuid.UUID]
+) -> StageUpdate:
+    """Scoring moves leads from lead to mql by itself; the history says it was scoring."""
+    return await LeadRepository(session, company_id).change_stages(
+        lead_ids, LeadStage.MQL, reason="combined score reached the MQL threshold",
+        changed_by=None, source=StageChangeSource.SCORING,
+    )  # fmt: skip
 
 
 def _bulk_result(result: StageUpdate) -> schemas.BulkResult:

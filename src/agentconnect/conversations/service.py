@@ -1,0 +1,93 @@
+"""Conversations: stored with the intents the detector finds in the contact's words."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentconnect.auth.principal import Principal
+from agentconnect.conversations import schemas
+from agentconnect.conversations.repository import ConversationRepository
+from agentconnect.errors import NotFound
+from agentconnect.models import Conversation, IntentMatch
+from agentconnect.scoring import jobs
+from agentconnect.scoring.intent import KeywordIntentDetector, detect_in_conversation
+from agentconnect.scoring.service import load_config
+
+
+def _out(conversation: Conversation, matches: list[IntentMatch]) -> schemas.Conversation:
+    return schemas.Conversation(
+        id=conversation.id,
+        contact_id=conversation.contact_id,
+        channel=conversation.channel,
+        started_at=conversation.started_at,
+        messages=conversation.messages,
+        intent_matches=[schemas.IntentMatchOut.model_validate(m) for m in matches],
+        created_at=conversation.created_at,
+    )
+
+
+async def record(
+    session: AsyncSession, principal: Principal, data: schemas.ConversationCreate
+) -> schemas.Conversation:
+    conversations = ConversationRepository(session, principal.company_id)
+    if not await conversations.contact_exists(data.contact_id):
+        raise NotFound(f"contact {data.contact_id} not found")
+    messages = [m.model_dump(mode="json") for m in data.messages]
+    conversation = conversations.add(
+        Conversation(
+            contact_id=data.contact_id,
+            channel=data.channel,
+            started_at=data.started_at,
+            messages=messages,
+        )
+    )
+    await session.flush()
+    config = await load_config(session, principal.company_id)
+    detector = KeywordIntentDetector(config.intent_keywords.model_dump())
+    matches = [
+        IntentMatch(
+            company_id=principal.company_id,
+            conversation_id=conversation.id,
+            contact_id=data.contact_id,
+            intent=match.intent,
+            confidence=match.confidence,
+            evidence=match.evidence,
+            detected_at=data.started_at,
+        )
+        for match in detect_in_conversation(detector, messages)
+    ]
+    session.add_all(matches)
+    await session.flush()
+    await session.refresh(conversation)
+    await jobs.schedule_rescore(session, principal.company_id, [data.contact_id])
+    return _out(conversation, matches)
+
+
+async def get(
+    session: AsyncSession, principal: Principal, conversation_id: uuid.UUID
+) -> schemas.Conversation:
+    conversations = ConversationRepository(session, principal.company_id)
+    conversation = await conversations.get(conversation_id)
+    if conversation is None:
+        raise NotFound(f"conversation {conversation_id} not found")
+    matches = await conversations.matches_of([conversation.id])
+    return _out(conversation, matches[conversation.id])
+
+
+async def list_for(
+    session: AsyncSession,
+    principal: Principal,
+    contact_id: uuid.UUID | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[schemas.Conversation], int]:
+    conversations = ConversationRepository(session, principal.company_id)
+    stmt = conversations.select()
+    if contact_id is not None:
+        stmt = stmt.where(Conversation.contact_id == contact_id)
+    stmt = stmt.order_by(Conversation.started_at.desc(), Conversation.id)
+    rows, total = await conversations.page(stmt, limit, offset)
+    matches = await conversations.matches_of([r.id for r in rows])
+    return [_out(r, matches[r.id]) for r in rows], total
