@@ -158,8 +158,10 @@ async def test_list_filters_and_views(world: World) -> None:
     email = await new_campaign(world.a.manager, name="Alpha mail", campaign_type="email")
     sms = await new_campaign(world.a.manager, name="Beta text", campaign_type="sms")
     await add_step(world.a.manager, sms["id"], body="hi")
-    await contact(world.a.admin, first_name="P", phone="+14155550199")
-    await world.a.manager.post(f"{CAMPAIGNS}/{sms['id']}/enroll-from-criteria")
+    person = await contact(world.a.admin, first_name="P", phone="+14155550199")
+    await world.a.manager.post(
+        f"{CAMPAIGNS}/{sms['id']}/enroll", json={"contact_ids": [person["id"]]}
+    )
     assert (await world.a.manager.post(f"{CAMPAIGNS}/{sms['id']}/start")).status_code == 200
     await new_campaign(world.b.admin, name="Other company", campaign_type="sms")
 

@@ -118,6 +118,12 @@ async def test_targeting_excludes_and_preview_matches_enrollment(
         assert contact_id not in before
         assert person["email" if campaign_type == "email" else "phone"] is not None
 
+    if not any(value not in ([], None) for value in criteria.values()):
+        refused = await world.a.manager.post(
+            f"{CAMPAIGNS}/{campaign['id']}/enroll-from-criteria", json={"target_criteria": {}}
+        )
+        assert refused.status_code == 422  # empty criteria would enroll everyone
+        return
     enrolled = (await world.a.manager.post(
         f"{CAMPAIGNS}/{campaign['id']}/enroll-from-criteria", json={"target_criteria": criteria}
     )).json()  # fmt: skip

@@ -264,6 +264,23 @@ class EnrollmentRepository(TenantRepository[CampaignContact]):
         stmt = select(changed.c.contact_id).add_cte(activities)
         return list((await self.session.scalars(stmt)).all())
 
+    async def end_open(self, campaign_id: uuid.UUID, reason: str) -> None:
+        await self.session.execute(
+            update(CampaignContact)
+            .where(
+                self.scope(),
+                CampaignContact.campaign_id == campaign_id,
+                CampaignContact.status.in_(OPEN_ENROLLMENT),
+            )
+            .values(
+                status=EnrollmentStatus.UNENROLLED,
+                exited_at=func.now(),
+                exit_reason=reason,
+                next_step_at=None,
+                updated_at=func.now(),
+            )
+        )
+
     async def reschedule_first_step(
         self, campaign_id: uuid.UUID, first_order: int, delay: timedelta
     ) -> None:

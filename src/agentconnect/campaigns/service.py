@@ -111,6 +111,8 @@ def _settings(data: schemas.CampaignFields) -> dict[str, Any]:
         values["target_criteria"] = (
             criteria.model_dump(mode="json", exclude_defaults=True) if criteria else {}
         )
+    if data.quiet_hours is not None:
+        values["quiet_hours"] = data.quiet_hours.model_dump()  # with the defaults filled in
     for money in ("budget", "cost"):
         if values.get(money) is not None:
             values[money] = Decimal(values[money])
@@ -150,12 +152,28 @@ async def update_campaign(
         and new_type != campaign.campaign_type.value
         and campaign.status != CampaignStatus.DRAFT
     ):
-        raise Conflict(f"the channel of a {campaign.status.value} campaign cannot change")
+        raise Conflict(f"the channel of a campaign that is {campaign.status.value} cannot change")
+    if new_type and new_type != campaign.campaign_type.value and new_type != "multi_channel":
+        steps = await StepRepository(session, principal.company_id).of_campaign(campaign.id)
+        misfits = sorted({s.message_type.value for s in steps if s.message_type.value != new_type})
+        if misfits:
+            raise Conflict(
+                f"the campaign has {', '.join(misfits)} steps, which a {new_type} campaign"
+                " cannot send; change or remove them first"
+            )
+    start = values.get("schedule_start", campaign.schedule_start)
+    end = values.get("schedule_end", campaign.schedule_end)
+    if start and end and _as_datetime(end) <= _as_datetime(start):
+        raise InvalidInput("schedule_end must be after schedule_start")
     for name, value in values.items():
         setattr(campaign, name, value)
     await session.flush()
     await session.refresh(campaign)
     return campaign
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 async def delete_campaign(
@@ -168,6 +186,10 @@ async def delete_campaign(
         await session.delete(campaign)
     else:
         campaign.status = CampaignStatus.ARCHIVED
+        # An archived campaign sends nothing more: its open enrollments end here.
+        await EnrollmentRepository(session, principal.company_id).end_open(
+            campaign.id, "campaign archived"
+        )
     await session.flush()
 
 
@@ -333,7 +355,13 @@ async def enroll_from_criteria(
     principal.require(Role.MANAGER)
     campaign = await get_campaign(session, principal, campaign_id, lock=True)
     _refuse_if_frozen(campaign, "enroll contacts")
-    return await _enroll_matching(session, principal, campaign, _criteria(campaign, override))
+    criteria = _criteria(campaign, override)
+    if criteria.is_empty():
+        raise InvalidInput(
+            "the target criteria are empty, which would enroll every contact; give at least one"
+            " criterion (or enroll contacts by id)"
+        )
+    return await _enroll_matching(session, principal, campaign, criteria)
 
 
 async def _enroll_matching(
@@ -424,7 +452,8 @@ async def unenroll(
         campaign.id, contact_ids, "unenrolled by a user"
     )
     done = set(changed)
-    await complete_if_finished(session, principal, campaign)
+    if done:
+        await complete_if_finished(session, principal, campaign)
     return schemas.UnenrollResult(
         updated=len(done), not_found=[i for i in dict.fromkeys(contact_ids) if i not in done]
     )
@@ -479,12 +508,21 @@ async def _start(session: AsyncSession, principal: Principal, campaign: Campaign
     steps = await StepRepository(session, principal.company_id).of_campaign(campaign.id)
     if not steps:
         raise Conflict("cannot start a campaign without steps: add a message first")
+    for step in steps:  # settings may have changed since the steps were saved
+        try:
+            validate_step(campaign, step)
+        except InvalidInput as error:
+            raise Conflict(f"step {step.sequence_order} cannot be sent: {error.detail}") from None
     criteria = schemas.TargetCriteria.model_validate(campaign.target_criteria or {})
     enrollments = EnrollmentRepository(session, principal.company_id)
     if not criteria.is_empty():
         await _enroll_matching(session, principal, campaign, criteria)
-    if await enrollments.open_count(campaign.id) == 0 and criteria.is_empty():
-        raise Conflict("cannot start a campaign with nobody enrolled and no target criteria")
+    if await enrollments.open_count(campaign.id) == 0:
+        raise Conflict(
+            "cannot start a campaign with nobody enrolled and no target criteria"
+            if criteria.is_empty()
+            else "cannot start: the target criteria match nobody who can be contacted"
+        )
     await enrollments.reschedule_first_step(
         campaign.id, steps[0].sequence_order, delay_of(steps[0])
     )

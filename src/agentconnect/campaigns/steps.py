@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from agentconnect.campaigns.schemas import SMS_MAX_CHARS, WHATSAPP_MAX_CHARS
-from agentconnect.delivery.renderer import unknown_tokens
+from agentconnect.delivery.renderer import malformed_tokens, unknown_tokens
 from agentconnect.errors import InvalidInput
 from agentconnect.models import Campaign, CampaignMessage, CampaignType, DelayUnit, MessageType
 
@@ -33,14 +33,19 @@ def channel_for(campaign: Campaign, requested: MessageType | None) -> MessageTyp
     own = MessageType(campaign.campaign_type.value)
     if requested not in (None, own):
         raise InvalidInput(
-            f"a {own.value} campaign takes only {own.value} steps",
+            f"{_a(own.value)} campaign takes only {own.value} steps",
             errors=[{"loc": ["body", "message_type"], "msg": f"must be {own.value}"}],
         )
     return own
 
 
 def _error(field: str, msg: str) -> InvalidInput:
-    return InvalidInput(f"{field}: {msg}", errors=[{"loc": ["body", field], "msg": msg}])
+    loc = ["body", *(int(p) if p.isdigit() else p for p in field.split("."))]
+    return InvalidInput(f"{field}: {msg}", errors=[{"loc": loc, "msg": msg, "type": "value_error"}])
+
+
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" or word in ("sms", "SMS") else "a ") + word
 
 
 def validate_step(campaign: Campaign, step: CampaignMessage) -> None:
@@ -53,6 +58,9 @@ def validate_step(campaign: Campaign, step: CampaignMessage) -> None:
             (f"variants.{index}.body", variant.get("body")),
         ]
     for field, text in texts:
+        broken = malformed_tokens(text or "")
+        if broken:
+            raise _error(field, f"malformed personalisation token {', '.join(broken)}")
         unknown = unknown_tokens(text or "")
         if unknown:
             names = ", ".join("{{" + name + "}}" for name in unknown)
@@ -70,7 +78,7 @@ def validate_step(campaign: Campaign, step: CampaignMessage) -> None:
     elif channel in (MessageType.SMS, MessageType.WHATSAPP):
         limit = SMS_MAX_CHARS if channel == MessageType.SMS else WHATSAPP_MAX_CHARS
         if not step.body.strip():
-            raise _error("body", f"an {channel.value} step needs a body")
+            raise _error("body", f"{_a(channel.value)} step needs a body")
         for field, body in bodies:
             if body and len(body) > limit:
                 raise _error(field, f"{channel.value} bodies are at most {limit:,} characters")

@@ -26,7 +26,8 @@ def _address(channel: MessageType, to: str) -> str:
     except ValueError as error:
         kind = "an e-mail address" if channel == MessageType.EMAIL else "a phone number"
         raise InvalidInput(
-            f"to: a {channel.value} step is sent to {kind}; {error}",
+            f"to: {'an' if channel == MessageType.SMS else 'a'} {channel.value} step is sent to"
+            f" {kind}; {error}",
             errors=[{"loc": ["body", "to"], "msg": str(error)}],
         ) from None
 

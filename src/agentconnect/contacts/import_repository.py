@@ -124,6 +124,10 @@ class ImportStaging:
     async def merge(self, rows: list[tuple[Any, ...]]) -> MergeResult:
         await self._copy(rows)
         run = self.session.execute
+        # Autovacuum never analyzes temporary tables: without fresh statistics the planner
+        # takes the batch for a handful of rows and matches phones with a nested loop over
+        # every contact imported so far (quadratic; 42 s of a 54 s import of 100k rows).
+        await run(text("ANALYZE contact_import_rows"))
         await run(text(_MATCH_BY_EMAIL), self.params)
         await run(text(_MATCH_BY_PHONE), self.params)
         refused = [

@@ -70,6 +70,8 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, Decimal):
         return f"{value:,.2f}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     return str(value)
 
 
@@ -99,6 +101,16 @@ class RenderedMessage:
     html_body: str | None
 
 
+# Where a block ends in HTML, the text part needs a line break.
+_BLOCK_END = re.compile(r"</(?:p|div|h[1-6]|li|tr|table|blockquote)>|<br\s*/?>", re.I)
+_ANY_BRACES = re.compile(r"\{\{.*?\}\}", re.S)
+
+
+def malformed_tokens(template: str) -> list[str]:
+    """`{{...}}` spans that are not a token: they would be sent with their braces."""
+    return [m.group(0) for m in _ANY_BRACES.finditer(template) if not TOKEN.fullmatch(m.group(0))]
+
+
 def looks_like_html(body: str) -> bool:
     return bool(re.search(r"<(html|body|p|div|br|a|table|span|strong|em|h[1-6])\b", body, re.I))
 
@@ -113,6 +125,8 @@ def render_message(
         html_body = render(body, context, html_escape=True)
         # Tags are stripped from the template, not from the result, so a value that looks
         # like markup reaches the text part as the contact wrote it.
-        plain_template = html.unescape(re.sub(r"<[^>]+>", "", body)).strip()
+        plain_template = html.unescape(_BLOCK_END.sub("\n", body))
+        plain_template = re.sub(r"<[^>]+>", "", plain_template)
+        plain_template = re.sub(r"\n\s*\n+", "\n\n", plain_template).strip()
         return RenderedMessage(rendered_subject, render(plain_template, context), html_body)
     return RenderedMessage(rendered_subject, render(body, context), None)

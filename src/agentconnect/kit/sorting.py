@@ -35,6 +35,16 @@ def order_by(
                 ],
             )
         column = allowed[name]
-        clauses.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
+        if _nullable(column):
+            clauses.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
+        else:
+            # NULLS LAST on a NOT NULL column changes nothing but stops PostgreSQL from reading
+            # the order straight off an index, so it is left out.
+            clauses.append(column.desc() if descending else column.asc())
     clauses.append(tiebreaker.asc())
     return clauses
+
+
+def _nullable(column: InstrumentedAttribute[Any]) -> bool:
+    columns = getattr(column.property, "columns", [])
+    return bool(columns) and bool(columns[0].nullable)

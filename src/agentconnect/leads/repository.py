@@ -124,6 +124,14 @@ class LeadRepository(TenantRepository[Lead]):
     def filtered(self, filters: LeadFilters) -> Select[Any]:
         return self.with_contact().where(true(), *filter_clauses(filters))
 
+    async def count_filtered(self, filters: LeadFilters) -> int:
+        """The total of a filtered list; the contact is joined only when `q` searches it, so
+        the count is usually an index-only scan."""
+        stmt = self.select(func.count()).where(true(), *filter_clauses(filters))
+        if filters.q:
+            stmt = stmt.join(Lead.contact).where(Contact.company_id == self.company_id)
+        return int(await self.session.scalar(stmt) or 0)
+
     async def get_with_contact(self, lead_id: uuid.UUID) -> Lead | None:
         lead: Lead | None = await self.session.scalar(self.with_contact().where(Lead.id == lead_id))
         return lead

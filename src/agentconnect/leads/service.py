@@ -80,7 +80,8 @@ async def list_leads(
     stmt = leads.filtered(filters).order_by(
         *order_by(sort, SORTABLE, default=default_sort, tiebreaker=Lead.id)
     )
-    return await leads.page(stmt, limit, offset)
+    rows = (await session.scalars(stmt.limit(limit).offset(offset))).all()
+    return list(rows), await leads.count_filtered(filters)
 
 
 # --- write -------------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ class Lead(IdMixin, TimestampMixin, TenantMixin, Base):
         # The pipeline list filters by stage and sorts by score; the kanban does the same.
         Index(None, "company_id", "stage", "score"),
         Index(None, "company_id", "assigned_to", "score"),
+        # "my leads in this stage, best first": the pipeline's most common question
+        Index(None, "company_id", "assigned_to", "stage", "score"),
         Index(None, "company_id", "qualification_status"),
         Index(None, "company_id", "score"),
         Index(None, "company_id", "deal_value"),

@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-23 23:45:00
+Create Date: 2026-11-23 23:20:00
 
 The schema is the one shipped with the pinned procrastinate version; a later procrastinate
 upgrade adds its own migration files here.
