@@ -42,3 +42,14 @@ async def test_interactions_queue_one_job_per_contact_and_the_worker_scores(
     scores = (await world.a.agent.get(f"{LEADS}/{lead['id']}/scores")).json()
     assert set(scores["scores"]) >= {"demographic", "combined"}
     assert uuid.UUID(scores["lead_id"]) == uuid.UUID(lead["id"])
+
+
+async def test_changed_qualification_answers_queue_a_rescore(world: World, session: Any) -> None:
+    lead = await new_lead(world.a.admin)
+    await world.a.admin.patch(f"{LEADS}/{lead['id']}", json={"title": "no answers changed"})
+    assert (await session.execute(text("SELECT count(*) FROM procrastinate_jobs"))).scalar() == 0
+    await world.a.admin.patch(
+        f"{LEADS}/{lead['id']}", json={"qualification_data": {"budget_confirmed": True}}
+    )
+    locks = (await session.execute(text("SELECT queueing_lock FROM procrastinate_jobs"))).scalars()
+    assert list(locks) == [f"rescore:{world.a.id}:{lead['contact_id']}"]

@@ -22,6 +22,7 @@ from agentconnect.models import (
     Role,
     StageChangeSource,
 )
+from agentconnect.scoring import jobs
 from agentconnect.tenancy import service as tenancy
 
 # Until scoring configuration exists (it brings `high_value_min`), this is the default.
@@ -166,6 +167,8 @@ async def update_lead(
     for name, value in changes.items():
         setattr(lead, name, value)
     await session.flush()
+    if "qualification_data" in changes:
+        await jobs.schedule_rescore(session, principal.company_id, [lead.contact_id])
     return await get_lead(session, principal, lead_id)
 
 
