@@ -7,7 +7,6 @@ Create Date: 2026-11-23 23:41:57.153252
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from agentconnect.models import (
     StageChangeSource,
     User,
 )
+from agentconnect.models.leads import stage_bit
 from agentconnect.tenancy.scoping import TenantRepository
 
 # lost says nothing about where the contact is in its life, so it leaves lifecycle_stage alone.
@@ -173,7 +175,7 @@ class LeadRepository(TenantRepository[Lead]):
         """
         ids = _uuid_array(lead_ids)
         target = (
-            select(Lead.id, Lead.stage, Lead.contact_id)
+            select(Lead.id, Lead.stage, Lead.contact_id, Lead.stage_changed_at, Lead.reached_stages)
             .where(self.scope(), Lead.id == func.any(ids))
             .with_for_update()
             .cte("target")
@@ -194,8 +196,14 @@ class LeadRepository(TenantRepository[Lead]):
                 stage_changed_at=func.clock_timestamp(),
                 updated_at=func.now(),
                 lost_reason=reason if stage == LeadStage.LOST else None,
+                reached_stages=target.c.reached_stages.op("|")(stage_bit(stage)),
             )
-            .returning(Lead.id, target.c.stage.label("from_stage"), Lead.contact_id)
+            .returning(
+                Lead.id,
+                target.c.stage.label("from_stage"),
+                target.c.stage_changed_at.label("in_stage_since"),
+                Lead.contact_id,
+            )
             .cte("changed")
         )
         history = (
@@ -211,6 +219,7 @@ class LeadRepository(TenantRepository[Lead]):
                     "changed_by",
                     "source",
                     "changed_at",
+                    "seconds_in_from_stage",
                 ],
                 select(
                     func.gen_random_uuid(),
@@ -222,6 +231,7 @@ class LeadRepository(TenantRepository[Lead]):
                     literal(changed_by, UUID(as_uuid=True)),
                     literal(source.value),
                     func.clock_timestamp(),
+                    func.extract("epoch", func.clock_timestamp() - changed.c.in_stage_since),
                 ),
             )
             .cte("history")
@@ -372,63 +382,33 @@ class LeadRepository(TenantRepository[Lead]):
         return [(r[0], r[1], r[2], r[3]) for r in (await self.session.execute(stmt)).all()]
 
     async def average_days_in_stage(self) -> dict[LeadStage, float]:
-        """Average length of finished stays in each stage, from the stage history.
-
-        A stay ends at a change out of the stage; it began at the previous change of the same
-        lead or, for the first change, when the lead was created.
-        """
-        previous = func.lag(LeadStageChange.changed_at).over(
-            partition_by=LeadStageChange.lead_id, order_by=LeadStageChange.changed_at
-        )
-        stays = (
-            select(
-                LeadStageChange.from_stage.label("stage"),
-                (LeadStageChange.changed_at - func.coalesce(previous, Lead.created_at)).label(
-                    "stay"
-                ),
-            )
-            .join(Lead, Lead.id == LeadStageChange.lead_id)
-            .where(
-                LeadStageChange.company_id == self.company_id, Lead.company_id == self.company_id
-            )
-            .subquery()
-        )
+        """Average length of finished stays in each stage, from the duration each history row
+        recorded when the lead left the stage."""
         stmt = (
-            select(stays.c.stage, func.avg(func.extract("epoch", stays.c.stay)) / 86400)
-            .where(stays.c.stage.is_not(None))
-            .group_by(stays.c.stage)
+            select(
+                LeadStageChange.from_stage,
+                func.avg(LeadStageChange.seconds_in_from_stage) / 86400,
+            )
+            .where(
+                LeadStageChange.company_id == self.company_id,
+                LeadStageChange.from_stage.is_not(None),
+                LeadStageChange.seconds_in_from_stage.is_not(None),
+            )
+            .group_by(LeadStageChange.from_stage)
         )
-        return {row[0]: float(row[1]) for row in (await self.session.execute(stmt)).all()}
+        rows = (await self.session.execute(stmt)).all()
+        return {row[0]: float(row[1]) for row in rows if row[0] is not None}
 
     async def conversions(self, funnel: Sequence[LeadStage]) -> list[tuple[int, int]]:
-        """For each consecutive pair (A, B) of the funnel: leads that reached A, and of those the
-        ones that also reached B. A lead reached a stage if it is there now or its history moved
-        it into or out of that stage."""
-        reached = (
-            select(Lead.id.label("lead_id"), Lead.stage.label("stage"))
-            .where(self.scope())
-            .union_all(
-                select(LeadStageChange.lead_id, LeadStageChange.to_stage).where(
-                    LeadStageChange.company_id == self.company_id
-                ),
-                select(LeadStageChange.lead_id, LeadStageChange.from_stage).where(
-                    LeadStageChange.company_id == self.company_id,
-                    LeadStageChange.from_stage.is_not(None),
-                ),
-            )
-            .subquery("reached")
-        )
-        flags = [
-            func.bool_or(reached.c.stage == stage).label(f"s{index}")
-            for index, stage in enumerate(funnel)
-        ]
-        per_lead = select(*flags).group_by(reached.c.lead_id).subquery("per_lead")
+        """For each consecutive pair (A, B) of the funnel: leads that ever reached A, and of
+        those the ones that also reached B (from the reached-stages bits)."""
         columns = []
-        for index in range(len(funnel) - 1):
-            a, b = per_lead.c[f"s{index}"], per_lead.c[f"s{index + 1}"]
-            columns.append(func.count().filter(a))
-            columns.append(func.count().filter(and_(a, b)))
-        row = (await self.session.execute(select(*columns))).one()
+        for a, b in itertools.pairwise(funnel):
+            reached_a = Lead.reached_stages.op("&")(stage_bit(a)) != 0
+            reached_b = Lead.reached_stages.op("&")(stage_bit(b)) != 0
+            columns.append(func.count().filter(reached_a))
+            columns.append(func.count().filter(and_(reached_a, reached_b)))
+        row = (await self.session.execute(self.select(*columns))).one()
         return [(row[i], row[i + 1]) for i in range(0, len(row), 2)]
 
     # --- kanban -------------------------------------------------------------------------------

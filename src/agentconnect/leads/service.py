@@ -22,6 +22,7 @@ from agentconnect.models import (
     Role,
     StageChangeSource,
 )
+from agentconnect.models.leads import stage_bit
 from agentconnect.scoring import jobs
 from agentconnect.tenancy import service as tenancy
 
@@ -123,6 +124,7 @@ async def create_lead(
             source=data.source,
             qualification_data=data.qualification_data.model_dump(exclude_none=True),
             lost_reason=data.lost_reason if data.stage == LeadStage.LOST else None,
+            reached_stages=stage_bit(data.stage),
         )
     )
     await session.flush()

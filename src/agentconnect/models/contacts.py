@@ -47,7 +47,6 @@ class Contact(IdMixin, TimestampMixin, TenantMixin, Base):
         CheckConstraint("jsonb_typeof(tags) = 'array'", name="tags_is_array"),
         CheckConstraint("jsonb_typeof(custom_fields) = 'object'", name="custom_fields_is_object"),
         Index(None, "company_id", "created_at"),
-        Index(None, "company_id", "lifecycle_stage"),
         Index(None, "company_id", "lead_source"),
         Index(None, "company_id", "opt_in_status"),
         Index(None, "company_id", "lead_score"),

@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Numeric,
@@ -34,6 +35,10 @@ from agentconnect.models.contacts import Contact
 from agentconnect.models.enums import LeadStage, QualificationStatus, StageChangeSource
 
 
+def stage_bit(stage: LeadStage) -> int:
+    return 1 << list(LeadStage).index(stage)
+
+
 class Lead(IdMixin, TimestampMixin, TenantMixin, Base):
     __tablename__ = "leads"
     __table_args__ = (
@@ -50,6 +55,9 @@ class Lead(IdMixin, TimestampMixin, TenantMixin, Base):
         Index(None, "company_id", "deal_value"),
         Index(None, "company_id", "created_at"),
         Index(None, "company_id", "contact_id"),
+        # statistics read these without touching the table (index-only scans)
+        Index(None, "company_id", "stage", postgresql_include=["deal_value", "score"]),
+        Index(None, "company_id", "reached_stages"),
     )
 
     contact_id: Mapped[uuid.UUID] = mapped_column(
@@ -79,6 +87,9 @@ class Lead(IdMixin, TimestampMixin, TenantMixin, Base):
         DateTime(timezone=True), server_default=func.now()
     )
     lost_reason: Mapped[str | None] = mapped_column(Text)
+    # One bit per stage the lead has ever been in (bit = position in LeadStage), kept by every
+    # stage change: conversion rates become one index-only scan instead of a history replay.
+    reached_stages: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
     contact: Mapped[Contact] = relationship(lazy="raise", innerjoin=True)
 
@@ -88,6 +99,7 @@ class LeadStageChange(IdMixin, TenantMixin, Base):
     __table_args__ = (
         Index(None, "company_id", "lead_id", "changed_at"),
         Index(None, "company_id", "changed_at"),
+        Index(None, "company_id", "from_stage", postgresql_include=["seconds_in_from_stage"]),
     )
 
     lead_id: Mapped[uuid.UUID] = mapped_column(
@@ -103,6 +115,8 @@ class LeadStageChange(IdMixin, TenantMixin, Base):
         text_enum(StageChangeSource, "stage_change_source")
     )
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # How long the lead had been in from_stage, written at the change (null for creation).
+    seconds_in_from_stage: Mapped[float | None] = mapped_column(Float)
 
 
 class AssignmentCursor(Base):
