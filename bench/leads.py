@@ -256,6 +256,29 @@ SELECT gen_random_uuid(), p.company_id, p.lead_id,
 FROM bench_plan AS p CROSS JOIN LATERAL generate_series(0, p.moves) AS k
 """
 
+# What every stage change stores since migration 0008: the stay that ended, and the stages ever
+# reached (the same statements as the migration's backfill).
+_STAGE_FIGURES_STAYS = """
+UPDATE lead_stage_changes AS h
+SET seconds_in_from_stage = extract(epoch FROM h.changed_at - p.previous_at)
+FROM (SELECT id, lag(changed_at) OVER (PARTITION BY lead_id ORDER BY changed_at) AS previous_at
+      FROM lead_stage_changes) AS p
+WHERE h.id = p.id AND h.from_stage IS NOT NULL AND p.previous_at IS NOT NULL
+"""
+_STAGE_FIGURES_REACHED = """
+UPDATE leads AS l SET reached_stages = r.bits
+FROM (
+    SELECT lead_id, bit_or(1 << (array_position(
+        ARRAY['lead', 'mql', 'sql', 'opportunity', 'customer', 'lost'], stage) - 1)) AS bits
+    FROM (SELECT id AS lead_id, stage FROM leads
+          UNION ALL SELECT lead_id, to_stage FROM lead_stage_changes
+          UNION ALL SELECT lead_id, from_stage FROM lead_stage_changes
+                    WHERE from_stage IS NOT NULL) AS s
+    GROUP BY lead_id
+) AS r
+WHERE l.id = r.lead_id
+"""
+
 
 def generate(url: str, scale: float, seed: float) -> Dataset:
     sizes = company_sizes(scale)
@@ -306,6 +329,9 @@ def generate(url: str, scale: float, seed: float) -> Dataset:
             conn.execute(_LEADS)
         with step("stage history"):
             history_rows = conn.execute(_HISTORY).rowcount
+        with step("stored stage figures (as the app writes them)"):
+            conn.execute(_STAGE_FIGURES_STAYS)
+            conn.execute(_STAGE_FIGURES_REACHED)
         rows = conn.execute(
             "SELECT idx, id, users[2:] FROM bench_companies ORDER BY idx"
         ).fetchall()
