@@ -213,6 +213,10 @@ async def test_delete_removes_a_draft_and_archives_the_rest(world: World) -> Non
     assert (await world.a.manager.delete(f"{CAMPAIGNS}/{running['id']}")).status_code == 204
     archived = (await world.a.manager.get(f"{CAMPAIGNS}/{running['id']}")).json()
     assert archived["status"] == "archived"
+    assert archived["enrollment_counts"] == {"unenrolled": 1}  # nothing more will be sent
+    timeline = (await world.a.agent.get(f"/api/v1/contacts/{person['id']}/activities")).json()
+    assert timeline["items"][0]["activity_type"] == "unenrolled"
+    assert timeline["items"][0]["metadata"] == {"reason": "campaign archived"}
     frozen = await world.a.manager.patch(f"{CAMPAIGNS}/{running['id']}", json={"name": "x"})
     assert frozen.status_code == 409
     assert "archived" in frozen.json()["detail"]

@@ -34,7 +34,7 @@ async def test_a_lead_that_replied_clicked_and_talked_budget_becomes_mql(
         company_size="201-1000", industry="software",
     )  # fmt: skip
     lead = await new_lead(
-        world.a.admin, contact_id=contact["id"],
+        world.a.agent, contact_id=contact["id"],  # agents qualify only their own leads
         qualification_data={
             "budget_confirmed": True, "timeline_defined": True, "decision_maker": True,
             "questions_total": 4, "questions_answered": 4,

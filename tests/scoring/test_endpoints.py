@@ -208,3 +208,43 @@ async def test_conversations_are_scoped_and_listed(world: World) -> None:
     for bad in ({**body, "channel": "fax"}, {**body, "messages": []},
                 {**body, "messages": [{"role": "bot", "text": "x"}]}):  # fmt: skip
         assert (await world.a.agent.post("/api/v1/conversations", json=bad)).status_code == 422
+
+
+async def test_agents_cannot_qualify_other_agents_leads(world: World) -> None:
+    theirs = await new_lead(world.a.admin)
+    assert (await world.a.agent.post(f"{LEADS}/{theirs['id']}/qualify")).status_code == 403
+
+
+async def test_a_weightless_score_is_no_evidence_for_disqualifying(world: World) -> None:
+    contact = await new_contact(world.a.admin, email="d@x.example", company_size="1-10")
+    lead = await new_lead(world.a.admin, contact_id=contact["id"])
+    await world.a.admin.post(
+        "/api/v1/activities",
+        json={"contact_id": contact["id"], "activity_type": "page_viewed",
+              "occurred_at": datetime.now(UTC).isoformat()},
+    )  # fmt: skip
+    body = (await world.a.admin.post(f"{LEADS}/{lead['id']}/qualify")).json()
+    assert set(body["scores"]) == {"demographic", "behavioral"}  # behavioral weighs 0
+    assert body["combined"]["score"] < 40
+    assert body["qualification_status"] == "pending"
+
+
+async def test_high_value_defaults_to_the_configured_minimum(world: World) -> None:
+    await new_lead(world.a.admin, title="Twenty", deal_value=20000)
+    assert len((await world.a.admin.get(f"{LEADS}/high-value")).json()["items"]) == 1
+    await world.a.admin.put("/api/v1/scoring/config", json={"high_value_min": 25000})
+    assert (await world.a.admin.get(f"{LEADS}/high-value")).json()["items"] == []
+
+
+async def test_batch_reports_non_object_items_by_index(world: World) -> None:
+    contact = await new_contact(world.a.admin, email="n@x.example")
+    batch = await world.a.agent.post(
+        "/api/v1/activities/batch",
+        json={"items": [
+            "not an object",
+            {"contact_id": contact["id"], "activity_type": "page_viewed",
+             "occurred_at": "2026-11-01T00:00:00Z"},
+        ]},
+    )  # fmt: skip
+    assert batch.status_code == 200
+    assert (batch.json()["created"], [e["index"] for e in batch.json()["errors"]]) == (1, [0])

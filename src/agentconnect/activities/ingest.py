@@ -48,7 +48,8 @@ class ActivityIn(InputSchema):
 
 
 class BatchIn(InputSchema):
-    items: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+    # Any JSON per item: each one is validated on its own and reported by its index.
+    items: list[Any] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class BatchResult(BaseModel):
@@ -131,9 +132,10 @@ async def record(
     for index, item in valid:
         contact = resolved.get(index)
         if contact is None:
-            errors.append({"index": index, "msg": "contact not found"})
+            who = item.contact_id or item.email
+            errors.append({"index": index, "msg": f"contact {who} not found"})
         elif item.campaign_id and item.campaign_id not in known_campaigns:
-            errors.append({"index": index, "msg": "campaign not found"})
+            errors.append({"index": index, "msg": f"campaign {item.campaign_id} not found"})
         else:
             ready.append((item, contact))
     seen: set[str] = set()

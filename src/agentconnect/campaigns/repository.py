@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, select, update
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, insert
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, select, true, update
+from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.orm import contains_eager
 
 from agentconnect.activities.repository import ActivityRepository
+from agentconnect.kit.sql import uuid_array
 from agentconnect.models import (
     ActivityType,
     Campaign,
@@ -27,10 +28,6 @@ OPEN_ENROLLMENT = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
 # Renumbering steps goes through this offset so the unique (campaign, order) never sees a
 # duplicate halfway through the UPDATE.
 _SHIFT = 100_000
-
-
-def _uuid_array(values: Sequence[uuid.UUID]) -> Any:
-    return literal(list(values), ARRAY(UUID(as_uuid=True)))
 
 
 class CampaignRepository(TenantRepository[Campaign]):
@@ -149,7 +146,7 @@ class EnrollmentRepository(TenantRepository[CampaignContact]):
         self, campaign_id: uuid.UUID, contact_ids: Sequence[uuid.UUID]
     ) -> list[Candidate]:
         """What stands in the way of enrolling each given id, in one query."""
-        ids = select(func.unnest(_uuid_array(contact_ids)).label("id")).subquery("ids")
+        ids = select(func.unnest(uuid_array(contact_ids)).label("id")).subquery("ids")
         enrolled = exists().where(
             CampaignContact.company_id == self.company_id,
             CampaignContact.campaign_id == campaign_id,
@@ -235,24 +232,32 @@ class EnrollmentRepository(TenantRepository[CampaignContact]):
         total, enrolled = (await self.session.execute(stmt)).one()
         return int(total), int(enrolled)
 
+    @staticmethod
+    def _ended(reason: str) -> dict[str, Any]:
+        return {
+            "status": EnrollmentStatus.UNENROLLED,
+            "exited_at": func.now(),
+            "exit_reason": reason,
+            "next_step_at": None,
+            "updated_at": func.now(),
+        }
+
     async def unenroll(
-        self, campaign_id: uuid.UUID, contact_ids: Sequence[uuid.UUID], reason: str
+        self, campaign_id: uuid.UUID, contact_ids: Sequence[uuid.UUID] | None, reason: str
     ) -> list[uuid.UUID]:
+        """End these contacts' open enrollments (None: all of the campaign's), each with an
+        `unenrolled` activity; returns the contacts whose enrollment ended."""
         changed = (
             update(CampaignContact)
             .where(
                 self.scope(),
                 CampaignContact.campaign_id == campaign_id,
-                CampaignContact.contact_id == func.any(_uuid_array(contact_ids)),
                 CampaignContact.status.in_(OPEN_ENROLLMENT),
+                true()
+                if contact_ids is None
+                else CampaignContact.contact_id == func.any(uuid_array(contact_ids)),
             )
-            .values(
-                status=EnrollmentStatus.UNENROLLED,
-                exited_at=func.now(),
-                exit_reason=reason,
-                next_step_at=None,
-                updated_at=func.now(),
-            )
+            .values(self._ended(reason))
             .returning(CampaignContact.contact_id)
             .cte("changed")
         )
@@ -263,23 +268,6 @@ class EnrollmentRepository(TenantRepository[CampaignContact]):
         )
         stmt = select(changed.c.contact_id).add_cte(activities)
         return list((await self.session.scalars(stmt)).all())
-
-    async def end_open(self, campaign_id: uuid.UUID, reason: str) -> None:
-        await self.session.execute(
-            update(CampaignContact)
-            .where(
-                self.scope(),
-                CampaignContact.campaign_id == campaign_id,
-                CampaignContact.status.in_(OPEN_ENROLLMENT),
-            )
-            .values(
-                status=EnrollmentStatus.UNENROLLED,
-                exited_at=func.now(),
-                exit_reason=reason,
-                next_step_at=None,
-                updated_at=func.now(),
-            )
-        )
 
     async def reschedule_first_step(
         self, campaign_id: uuid.UUID, first_order: int, delay: timedelta

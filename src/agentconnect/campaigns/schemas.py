@@ -10,14 +10,13 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
-    BeforeValidator,
     Field,
     StringConstraints,
     model_validator,
 )
 
 from agentconnect.contacts.schemas import Contact
-from agentconnect.kit.money import MoneyIn, MoneyOut
+from agentconnect.kit.money import Currency, MoneyIn, MoneyOut
 from agentconnect.kit.schemas import InputSchema, OutputSchema, check_json_depth
 from agentconnect.kit.timezones import validate_timezone
 from agentconnect.models.enums import (
@@ -39,11 +38,6 @@ EMAIL_MAX_CHARS = 200_000
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
-Currency = Annotated[
-    str,
-    BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
-    StringConstraints(pattern=r"^[A-Z]{3}$"),
-]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_depth)]
 ContactIds = Annotated[list[uuid.UUID], Field(min_length=1, max_length=MAX_BULK_IDS)]

@@ -18,9 +18,10 @@ from agentconnect.campaigns.repository import (
     EnrollmentRepository,
     StepRepository,
 )
-from agentconnect.campaigns.steps import channel_for, delay_of, validate_step
+from agentconnect.campaigns.steps import channel_for, delay_of, validate_step, with_article
 from agentconnect.errors import Conflict, InvalidInput, NotFound
 from agentconnect.kit.sorting import order_by
+from agentconnect.kit.sql import like_pattern
 from agentconnect.models import (
     Campaign,
     CampaignContact,
@@ -98,8 +99,7 @@ async def list_campaigns(
     if types:
         stmt = stmt.where(Campaign.campaign_type.in_(types))
     if q:
-        escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(Campaign.name.ilike(f"%{escaped}%", escape="\\"))
+        stmt = stmt.where(Campaign.name.ilike(like_pattern(q), escape="\\"))
     stmt = stmt.order_by(*order_by(sort, SORTABLE, default="-created_at", tiebreaker=Campaign.id))
     return await repo.page(stmt, limit, offset)
 
@@ -158,8 +158,8 @@ async def update_campaign(
         misfits = sorted({s.message_type.value for s in steps if s.message_type.value != new_type})
         if misfits:
             raise Conflict(
-                f"the campaign has {', '.join(misfits)} steps, which a {new_type} campaign"
-                " cannot send; change or remove them first"
+                f"the campaign has {', '.join(misfits)} steps, which"
+                f" {with_article(new_type)} campaign cannot send; change or remove them first"
             )
     start = values.get("schedule_start", campaign.schedule_start)
     end = values.get("schedule_end", campaign.schedule_end)
@@ -187,8 +187,8 @@ async def delete_campaign(
     else:
         campaign.status = CampaignStatus.ARCHIVED
         # An archived campaign sends nothing more: its open enrollments end here.
-        await EnrollmentRepository(session, principal.company_id).end_open(
-            campaign.id, "campaign archived"
+        await EnrollmentRepository(session, principal.company_id).unenroll(
+            campaign.id, None, "campaign archived"
         )
     await session.flush()
 

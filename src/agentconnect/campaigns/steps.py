@@ -33,7 +33,7 @@ def channel_for(campaign: Campaign, requested: MessageType | None) -> MessageTyp
     own = MessageType(campaign.campaign_type.value)
     if requested not in (None, own):
         raise InvalidInput(
-            f"{_a(own.value)} campaign takes only {own.value} steps",
+            f"{with_article(own.value)} campaign takes only {own.value} steps",
             errors=[{"loc": ["body", "message_type"], "msg": f"must be {own.value}"}],
         )
     return own
@@ -44,7 +44,7 @@ def _error(field: str, msg: str) -> InvalidInput:
     return InvalidInput(f"{field}: {msg}", errors=[{"loc": loc, "msg": msg, "type": "value_error"}])
 
 
-def _a(word: str) -> str:
+def with_article(word: str) -> str:
     return ("an " if word[0] in "aeiou" or word in ("sms", "SMS") else "a ") + word
 
 
@@ -78,7 +78,7 @@ def validate_step(campaign: Campaign, step: CampaignMessage) -> None:
     elif channel in (MessageType.SMS, MessageType.WHATSAPP):
         limit = SMS_MAX_CHARS if channel == MessageType.SMS else WHATSAPP_MAX_CHARS
         if not step.body.strip():
-            raise _error("body", f"{_a(channel.value)} step needs a body")
+            raise _error("body", f"{with_article(channel.value)} step needs a body")
         for field, body in bodies:
             if body and len(body) > limit:
                 raise _error(field, f"{channel.value} bodies are at most {limit:,} characters")

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentconnect.auth.principal import Principal
 from agentconnect.campaigns import schemas
 from agentconnect.campaigns.repository import StepRepository
+from agentconnect.campaigns.steps import with_article
 from agentconnect.channels.base import OutboundMessage
 from agentconnect.channels.registry import provider_for
 from agentconnect.delivery.context import render_context
@@ -26,8 +27,7 @@ def _address(channel: MessageType, to: str) -> str:
     except ValueError as error:
         kind = "an e-mail address" if channel == MessageType.EMAIL else "a phone number"
         raise InvalidInput(
-            f"to: {'an' if channel == MessageType.SMS else 'a'} {channel.value} step is sent to"
-            f" {kind}; {error}",
+            f"to: {with_article(channel.value)} step is sent to {kind}; {error}",
             errors=[{"loc": ["body", "to"], "msg": str(error)}],
         ) from None
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, literal, or_, true
 from sqlalchemy.dialects.postgresql import JSONB
 
+from agentconnect.kit.sql import like_pattern
 from agentconnect.models import Contact, LifecycleStage, OptInStatus
 from agentconnect.tenancy.scoping import TenantRepository
 
@@ -25,15 +26,10 @@ class ContactFilters:
     max_score: int | None = None
 
 
-def _like_pattern(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def filter_clauses(filters: ContactFilters) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if filters.q:
-        clauses.append(Contact.search_text.like(_like_pattern(filters.q), escape="\\"))
+        clauses.append(Contact.search_text.like(like_pattern(filters.q), escape="\\"))
     if filters.lifecycle_stage:
         clauses.append(Contact.lifecycle_stage.in_(filters.lifecycle_stage))
     if filters.lead_source:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,6 +47,8 @@ async def record(
     await session.flush()
     config = await load_config(session, principal.company_id)
     detector = KeywordIntentDetector(config.intent_keywords.model_dump())
+    # Pattern matching over a long transcript is CPU work: off the event loop.
+    found = await asyncio.to_thread(detect_in_conversation, detector, messages)
     matches = [
         IntentMatch(
             company_id=principal.company_id,
@@ -56,7 +59,7 @@ async def record(
             evidence=match.evidence,
             detected_at=data.started_at,
         )
-        for match in detect_in_conversation(detector, messages)
+        for match in found
     ]
     session.add_all(matches)
     await session.flush()

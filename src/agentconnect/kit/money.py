@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, StringConstraints
 
 CENT = Decimal("0.01")
 
@@ -19,4 +19,11 @@ MoneyIn = Annotated[
     Decimal,
     Field(ge=0, le=Decimal("999999999999.99"), decimal_places=2),
     AfterValidator(lambda value: value + 0),  # "-0" becomes 0
+]
+
+# ISO-4217 shape (three capital letters); lower case is accepted and raised.
+Currency = Annotated[
+    str,
+    BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
+    StringConstraints(pattern=r"^[A-Z]{3}$"),
 ]

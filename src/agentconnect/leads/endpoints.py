@@ -15,6 +15,7 @@ from agentconnect.kit.pagination import Page, PageDep
 from agentconnect.leads import schemas, service
 from agentconnect.leads.repository import LeadFilters
 from agentconnect.models import Lead, LeadStage, QualificationStatus
+from agentconnect.scoring import service as scoring
 
 router = APIRouter(prefix="/api/v1/leads", tags=["leads"])
 
@@ -89,9 +90,12 @@ async def high_value_leads(
     session: SessionDep,
     principal: PrincipalDep,
     page: PageDep,
-    min_value: Annotated[Decimal, Query(ge=0)] = service.DEFAULT_HIGH_VALUE_MIN,
+    min_value: Annotated[Decimal | None, Query(ge=0)] = None,
 ) -> Page[schemas.Lead]:
-    """Open leads worth at least `min_value`, highest value first."""
+    """Open leads worth at least `min_value` (default: the scoring configuration's
+    `high_value_min`), highest value first."""
+    if min_value is None:
+        min_value = (await scoring.load_config(session, principal.company_id)).high_value_min
     filters = LeadFilters(open_only=True, min_value=min_value)
     rows, total = await service.list_leads(
         session, principal, filters, None, page.limit, page.offset, default_sort="-deal_value"

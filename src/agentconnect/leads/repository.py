@@ -21,9 +21,10 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.orm import contains_eager
 
+from agentconnect.kit.sql import like_pattern, uuid_array
 from agentconnect.models import (
     OPEN_LEAD_STAGES,
     AssignmentCursor,
@@ -63,11 +64,6 @@ class LeadFilters:
     q: str | None = None
 
 
-def _like(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def filter_clauses(filters: LeadFilters) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if filters.stages:
@@ -89,7 +85,7 @@ def filter_clauses(filters: LeadFilters) -> list[ColumnElement[bool]]:
     if filters.max_value is not None:
         clauses.append(Lead.deal_value <= filters.max_value)
     if filters.q:
-        pattern = _like(filters.q)
+        pattern = like_pattern(filters.q)
         clauses.append(
             or_(
                 func.lower(Lead.title).like(pattern, escape="\\"),
@@ -97,10 +93,6 @@ def filter_clauses(filters: LeadFilters) -> list[ColumnElement[bool]]:
             )
         )
     return clauses
-
-
-def _uuid_array(values: Sequence[uuid.UUID]) -> Any:
-    return literal(list(values), ARRAY(UUID(as_uuid=True)))
 
 
 @dataclass(frozen=True)
@@ -173,7 +165,7 @@ class LeadRepository(TenantRepository[Lead]):
         only with a reason. Everything happens in one data-modifying CTE, so a concurrent
         change either sees all of it or none.
         """
-        ids = _uuid_array(lead_ids)
+        ids = uuid_array(lead_ids)
         target = (
             select(Lead.id, Lead.stage, Lead.contact_id, Lead.stage_changed_at, Lead.reached_stages)
             .where(self.scope(), Lead.id == func.any(ids))
@@ -306,8 +298,8 @@ class LeadRepository(TenantRepository[Lead]):
             return set()
         lead_ids, user_ids = zip(*pairs, strict=True)
         mapping = select(
-            func.unnest(_uuid_array(lead_ids)).label("lead_id"),
-            func.unnest(_uuid_array(user_ids)).label("user_id"),
+            func.unnest(uuid_array(lead_ids)).label("lead_id"),
+            func.unnest(uuid_array(user_ids)).label("user_id"),
         ).subquery("mapping")
         stmt = (
             update(Lead)
@@ -325,7 +317,7 @@ class LeadRepository(TenantRepository[Lead]):
         """The given ids that are this company's leads, in the order given, locked for update."""
         stmt = (
             select(Lead.id)
-            .where(self.scope(), Lead.id == func.any(_uuid_array(lead_ids)))
+            .where(self.scope(), Lead.id == func.any(uuid_array(lead_ids)))
             .with_for_update()
         )
         found = set((await self.session.scalars(stmt)).all())

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -17,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from agentconnect.kit.money import MoneyIn, MoneyOut
+from agentconnect.kit.money import Currency, MoneyIn, MoneyOut
 from agentconnect.kit.schemas import InputSchema, OutputSchema, check_json_depth
 from agentconnect.models.enums import LeadStage, QualificationStatus, StageChangeSource
 
@@ -25,11 +24,6 @@ MAX_BULK_IDS = 10_000
 
 Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-Currency = Annotated[
-    str,
-    BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
-    StringConstraints(pattern=r"^[A-Z]{3}$"),
-]
 Source = Annotated[str, StringConstraints(max_length=100)]
 LeadIds = Annotated[list[uuid.UUID], Field(min_length=1, max_length=MAX_BULK_IDS)]
 

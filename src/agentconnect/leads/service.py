@@ -26,8 +26,6 @@ from agentconnect.models.leads import stage_bit
 from agentconnect.scoring import jobs
 from agentconnect.tenancy import service as tenancy
 
-# Until scoring configuration exists (it brings `high_value_min`), this is the default.
-DEFAULT_HIGH_VALUE_MIN = Decimal("10000")
 FUNNEL = (LeadStage.LEAD, LeadStage.MQL, LeadStage.SQL, LeadStage.OPPORTUNITY, LeadStage.CUSTOMER)
 CLOSED_NEEDS_REASON = "leaving {stage} needs a reason: say why the lead is reopened"
 

@@ -7,9 +7,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, literal, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, UUID, aggregate_order_by, distinct_on, insert
+from sqlalchemy import and_, func, select, text
+from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on, insert
 
+from agentconnect.kit.sql import uuid_array
 from agentconnect.models import (
     CampaignActivity,
     Contact,
@@ -26,10 +27,6 @@ from agentconnect.scoring.scorers.engagement import ENGAGEMENT_TYPES
 from agentconnect.tenancy.scoping import TenantRepository
 
 SENT_TYPES = ("email_sent", "sms_sent", "whatsapp_sent", "call_initiated")
-
-
-def _uuid_array(values: Sequence[uuid.UUID]) -> Any:
-    return literal(list(values), ARRAY(UUID(as_uuid=True)))
 
 
 def _decay(column: Any, half_life_days: float) -> Any:
@@ -79,7 +76,7 @@ class ScoringRepository(TenantRepository[LeadScore]):
             .join(
                 Contact, and_(Contact.id == Lead.contact_id, Contact.company_id == self.company_id)
             )
-            .where(Lead.company_id == self.company_id, Lead.id == func.any(_uuid_array(lead_ids)))
+            .where(Lead.company_id == self.company_id, Lead.id == func.any(uuid_array(lead_ids)))
         )
         facts = {
             r.id: LeadFacts(
@@ -123,7 +120,7 @@ class ScoringRepository(TenantRepository[LeadScore]):
             )
             .where(
                 CampaignActivity.company_id == self.company_id,
-                CampaignActivity.contact_id == func.any(_uuid_array(contacts)),
+                CampaignActivity.contact_id == func.any(uuid_array(contacts)),
                 CampaignActivity.activity_type.in_(counted),
                 real,
             )
@@ -156,7 +153,7 @@ class ScoringRepository(TenantRepository[LeadScore]):
             )
             .where(
                 IntentMatch.company_id == self.company_id,
-                IntentMatch.contact_id == func.any(_uuid_array(contacts)),
+                IntentMatch.contact_id == func.any(uuid_array(contacts)),
             )
             .group_by(IntentMatch.contact_id, IntentMatch.intent)
         )
@@ -171,7 +168,7 @@ class ScoringRepository(TenantRepository[LeadScore]):
             select(LeadScore.lead_id, LeadScore.score, LeadScore.factors)
             .where(
                 LeadScore.company_id == self.company_id,
-                LeadScore.lead_id == func.any(_uuid_array(lead_ids)),
+                LeadScore.lead_id == func.any(uuid_array(lead_ids)),
                 LeadScore.score_type == ScoreType.MANUAL,
             )
             .order_by(LeadScore.lead_id, LeadScore.computed_at.desc())

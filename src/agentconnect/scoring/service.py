@@ -95,7 +95,9 @@ async def _qualify_batch(
             if score_type != ScoreType.MANUAL:  # the manual score is a person's, kept as given
                 rows.append((fact.lead_id, score_type, scored, None, None))
         if combined is not None:
-            decision = decide(combined.score, len(scores), fact.stage, config)
+            # only score types that count (weight above 0) are evidence for disqualifying
+            counted = sum(1 for t in scores if config.weight(t) > 0)
+            decision = decide(combined.score, counted, fact.stage, config)
             why = Factor("rules", 0, decision.reason)
             rows.append(
                 (
@@ -120,6 +122,7 @@ async def _qualify_batch(
 
 async def qualify_one(session: AsyncSession, principal: Principal, lead_id: uuid.UUID) -> Outcome:
     lead = await leads.get_lead(session, principal, lead_id)
+    leads.ensure_may_modify(principal, lead)  # qualifying can promote the lead
     outcomes = await qualify_leads(session, principal.company_id, [lead.id])
     return outcomes[0]
 
