@@ -189,11 +189,11 @@ class EnrollmentRepository(TenantRepository[CampaignContact]):
         *,
         first_order: int,
         delay: timedelta,
-    ) -> tuple[int, int]:
+    ) -> int:
         """Enroll every contact `source` selects (one `contact_id` column), in one statement.
 
         Writes the enrollments and an `enrolled` activity for each; contacts already enrolled
-        are left alone (ON CONFLICT DO NOTHING). Returns (candidates, enrolled).
+        are left alone (ON CONFLICT DO NOTHING). Returns how many were enrolled.
         """
         candidates = source.cte("candidates")
         inserted = (
@@ -225,12 +225,10 @@ class EnrollmentRepository(TenantRepository[CampaignContact]):
             .insert_from(inserted, ActivityType.ENROLLED, campaign_id)
             .cte("enrolled_activities")
         )
-        stmt = select(
-            select(func.count()).select_from(candidates).scalar_subquery(),
-            select(func.count()).select_from(inserted).scalar_subquery(),
-        ).add_cte(activities)
-        total, enrolled = (await self.session.execute(stmt)).one()
-        return int(total), int(enrolled)
+        stmt = select(select(func.count()).select_from(inserted).scalar_subquery()).add_cte(
+            activities
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
 
     @staticmethod
     def _ended(reason: str) -> dict[str, Any]:
@@ -288,6 +286,9 @@ class EnrollmentRepository(TenantRepository[CampaignContact]):
         self, clauses: Sequence[ColumnElement[bool]], sample_size: int
     ) -> tuple[int, list[Contact]]:
         total = await self.session.scalar(select(func.count()).select_from(Contact).where(*clauses))
+        if not total or sample_size == 0:
+            # nothing to show: skip a scan that would walk every match to find none
+            return int(total or 0), []
         sample = await self.session.scalars(
             select(Contact)
             .where(*clauses)

@@ -384,7 +384,7 @@ async def _enroll_matching(
     )
     source = select(Contact.id.label("contact_id")).where(*clauses)
     first = steps[0] if steps else None
-    _, enrolled = await enrollments.enroll(
+    enrolled = await enrollments.enroll(
         campaign.id, source, first_order=first.sequence_order if first else 1, delay=delay_of(first)
     )
     return schemas.EnrollFromCriteriaResult(enrolled=enrolled, skipped=matched - enrolled)
@@ -431,7 +431,7 @@ async def enroll(
         source = select(Contact.id.label("contact_id")).where(
             Contact.company_id == principal.company_id, Contact.id.in_(eligible)
         )
-        _, enrolled = await enrollments.enroll(
+        enrolled = await enrollments.enroll(
             campaign.id,
             source,
             first_order=first.sequence_order if first else 1,

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, literal, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TEXT
+from sqlalchemy.dialects.postgresql import JSONB
 
 from agentconnect.campaigns.schemas import TargetCriteria
 from agentconnect.models import (
@@ -44,7 +44,10 @@ def criteria_clauses(criteria: TargetCriteria, company_id: uuid.UUID) -> list[Co
     if criteria.tags_all:
         clauses.append(Contact.tags.op("@>")(literal(criteria.tags_all, JSONB)))
     if criteria.tags_any:
-        clauses.append(Contact.tags.op("?|")(literal(criteria.tags_any, ARRAY(TEXT))))
+        # one @> per tag rather than ?|: the jsonb_path_ops GIN index serves only @>
+        clauses.append(
+            or_(*(Contact.tags.op("@>")(literal([t], JSONB)) for t in criteria.tags_any))
+        )
     if criteria.opt_in_statuses:
         clauses.append(Contact.opt_in_status.in_(criteria.opt_in_statuses))
     if criteria.created_after is not None:
