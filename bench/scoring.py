@@ -10,7 +10,7 @@ spread unevenly over 90 % of the contacts (sends, deliveries, opens -- a few pre
 privacy proxy --, clicks, replies, calls, page views, forms...) over the last 180 days, stored
 in time order as a live activity log is, and a conversation with 1-3 detected intents for a
 fifth of the contacts. Then it times
-(a) `scoring.service.qualify_all_outcomes(session, company_id)` -- what
+(a) `scoring.service.qualify_all(session, company_id)` -- what
     `POST /api/v1/scoring/leads/bulk-qualify {"all": true}` runs -- in one unit of work, commit
     included, twice (the second run scores on top of the first run's score rows);
 (b) the bare minimum of the engagement part of that work: one SQL statement computing every
@@ -55,7 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agentconnect.db import Database, plain_url
 from agentconnect.leads import service as leads_service
 from agentconnect.migrations_runner import upgrade
-from agentconnect.models import QualificationStatus, ScoreType
+from agentconnect.models import QualificationStatus
 from agentconnect.scoring import service
 from agentconnect.scoring.repository import ScoringRepository
 
@@ -584,7 +584,7 @@ async def run_real(url: str, company_id: uuid.UUID, profile: bool) -> RealRun:
                 profiler.start()
             started = _clock()
             async with database.unit_of_work() as session:
-                outcomes = await service.qualify_all_outcomes(session, company_id)
+                summary = await service.qualify_all(session, company_id)
                 body_done = _clock()
             finished = _clock()
             if profiler is not None:
@@ -594,21 +594,14 @@ async def run_real(url: str, company_id: uuid.UUID, profile: bool) -> RealRun:
     profile_text = None
     if profiler is not None:
         profile_text = str(profiler.output_text(unicode=True, color=False, show_all=False))
-    statuses = {s.value: 0 for s in QualificationStatus}
-    promoted = score_rows = 0
-    for outcome in outcomes:
-        score_rows += sum(1 for t in outcome.scores if t != ScoreType.MANUAL)
-        if outcome.decision is not None:
-            statuses[outcome.decision.status.value] += 1
-            promoted += outcome.decision.promote_to_mql
-            score_rows += 1  # the combined score
+    statuses = {s.value: summary.statuses[s] for s in QualificationStatus}
     return RealRun(
         spent=Spent(1, finished[0] - started[0], finished[1] - started[1]),
         commit=Spent(1, finished[0] - body_done[0], finished[1] - body_done[1]),
-        outcomes=len(outcomes),
+        outcomes=summary.scored,
         statuses=statuses,
-        promoted=promoted,
-        score_rows=score_rows,
+        promoted=summary.promoted,
+        score_rows=summary.score_rows,
         load=load,
         phases=dict(probe.phases),
         statements=dict(probe.statements),
@@ -865,7 +858,7 @@ def run(args: argparse.Namespace) -> None:
         with psycopg.connect(url) as bare_conn:
             for i in range(1, args.runs + 1):
                 settle(url)
-                say(f"run {i}: qualify_all_outcomes ...")
+                say(f"run {i}: qualify_all ...")
                 real = asyncio.run(run_real(url, data.company_id, profile=False))
                 say(f"run {i}: {real.seconds:.2f} s, {real.leads_per_second:,.0f} leads/s")
                 if real.outcomes != data.leads:

@@ -47,21 +47,22 @@ async def bulk_qualify(
     session: SessionDep, principal: ManagerDep, body: schemas.BulkQualifyRequest
 ) -> schemas.BulkQualifyResult:
     """Score many leads (`lead_ids`, at most 10,000) or every lead (`all: true`) set-based."""
+    not_found: list[uuid.UUID] = []
     if body.all:
-        outcomes = await service.qualify_all_outcomes(session, principal.company_id)
-        not_found: list[uuid.UUID] = []
+        summary = await service.qualify_all(session, principal.company_id)
     else:
         ids = list(dict.fromkeys(body.lead_ids or []))
         outcomes = await service.qualify_leads(session, principal.company_id, ids)
         found = {o.lead_id for o in outcomes}
         not_found = [i for i in ids if i not in found]
-    statuses = [o.decision.status for o in outcomes if o.decision]
+        summary = service.Summary()
+        summary.add(outcomes)
     return schemas.BulkQualifyResult(
-        scored=len(outcomes),
-        qualified=statuses.count(QualificationStatus.QUALIFIED),
-        disqualified=statuses.count(QualificationStatus.DISQUALIFIED),
-        pending=statuses.count(QualificationStatus.PENDING),
-        promoted=sum(1 for o in outcomes if o.decision and o.decision.promote_to_mql),
+        scored=summary.scored,
+        qualified=summary.statuses[QualificationStatus.QUALIFIED],
+        disqualified=summary.statuses[QualificationStatus.DISQUALIFIED],
+        pending=summary.statuses[QualificationStatus.PENDING],
+        promoted=summary.promoted,
         not_found=not_found,
     )
 

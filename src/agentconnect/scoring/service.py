@@ -8,14 +8,15 @@ contacts are updated with one statement each.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentconnect.auth.principal import Principal
 from agentconnect.leads import service as leads
-from agentconnect.models import LeadStage, ScoreType
+from agentconnect.models import LeadStage, QualificationStatus, ScoreType
 from agentconnect.scoring.combiner import combine
 from agentconnect.scoring.config import ScoringConfig
 from agentconnect.scoring.facts import Factor, LeadFacts, Scored
@@ -64,16 +65,36 @@ async def qualify_leads(
     return outcomes
 
 
-async def qualify_all_outcomes(session: AsyncSession, company_id: uuid.UUID) -> list[Outcome]:
-    """Every lead of the company, a batch at a time (keyset over ids)."""
+@dataclass
+class Summary:
+    """Counts of a bulk run; outcomes themselves are dropped batch by batch."""
+
+    scored: int = 0
+    statuses: Counter[QualificationStatus] = field(default_factory=Counter)
+    promoted: int = 0
+    score_rows: int = 0
+
+    def add(self, outcomes: Sequence[Outcome]) -> None:
+        for outcome in outcomes:
+            self.scored += 1
+            self.score_rows += sum(1 for t in outcome.scores if t != ScoreType.MANUAL)
+            if outcome.decision is not None:
+                self.statuses[outcome.decision.status] += 1
+                self.promoted += outcome.decision.promote_to_mql
+                self.score_rows += 1  # the combined score
+
+
+async def qualify_all(session: AsyncSession, company_id: uuid.UUID) -> Summary:
+    """Every lead of the company, a batch at a time (keyset over ids). Only counts are kept:
+    holding every outcome would grow with the company (and cost garbage collection)."""
     config = await load_config(session, company_id)
     repo = ScoringRepository(session, company_id)
-    outcomes: list[Outcome] = []
+    summary = Summary()
     after = None
     while ids := await repo.lead_ids_after(after, BATCH):
-        outcomes += await _qualify_batch(session, repo, config, ids)
+        summary.add(await _qualify_batch(session, repo, config, ids))
         after = ids[-1]
-    return outcomes
+    return summary
 
 
 async def _qualify_batch(
