@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import platform
 import statistics
 import sys
@@ -34,7 +33,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
 
 from agentconnect.auth.principal import Principal
 from agentconnect.campaigns import service
@@ -44,9 +42,17 @@ from agentconnect.campaigns.schemas import (
     StepCreate,
     TargetCriteria,
 )
-from agentconnect.db import Database, plain_url
+from agentconnect.db import Database
 from agentconnect.migrations_runner import upgrade
 from agentconnect.models import CampaignType, Role
+from bench.common import (
+    BenchmarkFailed,
+    drop_database,
+    percentile,
+    recreate_database,
+    say,
+    server_version,
+)
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 SCRATCH_DATABASE = "agentconnect_bench_enroll"
@@ -65,47 +71,11 @@ TARGET_RATE = 100_000.0
 TARGET_PREVIEW_MS = 300.0
 
 
-class BenchmarkFailed(Exception):
-    """The code under test misbehaved; the figures would mean nothing."""
-
-
 class _Rollback(Exception):
     """Raised inside a unit of work to roll it back (statements captured for EXPLAIN)."""
 
 
-def say(message: str) -> None:
-    """Progress notes go to stderr so stdout holds only the results."""
-    print(message, file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 # --- the scratch database -------------------------------------------------------------------
-
-
-def drop_database(server_url: str, name: str) -> None:
-    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    with psycopg.connect(plain_url(server_url), autocommit=True) as admin:
-        admin.execute(statement)
-
-
-def recreate_database(server_url: str, name: str) -> str:
-    """Drop and create `name` on the server; return its URL."""
-    drop_database(server_url, name)
-    with psycopg.connect(plain_url(server_url), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return make_url(plain_url(server_url)).set(database=name).render_as_string(hide_password=False)
-
-
-def server_version(url: str) -> str:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 def server_settings(url: str) -> str:

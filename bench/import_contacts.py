@@ -27,12 +27,12 @@ from typing import IO
 
 import psycopg
 from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from agentconnect.contacts.import_repository import ImportStaging
 from agentconnect.contacts.importer import ImportReport, import_contacts
-from agentconnect.db import Database, plain_url
+from agentconnect.db import Database
 from agentconnect.migrations_runner import upgrade
+from bench.common import BenchmarkFailed, drop_database, recreate_database, say, server_version
 from bench.fake_contacts import COPY_COLUMNS, generate, write_copy_csv, write_import_csv
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -52,10 +52,6 @@ FROM contacts
 """
 
 
-class BenchmarkFailed(Exception):
-    """The code under test misbehaved; the figures would mean nothing."""
-
-
 @dataclass(frozen=True)
 class Files:
     import_csv: Path
@@ -70,27 +66,7 @@ class Figures:
     reimport_s: float
 
 
-def say(message: str) -> None:
-    """Progress notes go to stderr so stdout holds only the results."""
-    print(message, file=sys.stderr, flush=True)
-
-
 # --- the scratch database -------------------------------------------------------------------
-
-
-def drop_database(server_url: str, name: str) -> None:
-    # FORCE: a run killed halfway may leave a connection behind.
-    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    with psycopg.connect(plain_url(server_url), autocommit=True) as admin:
-        admin.execute(statement)
-
-
-def recreate_database(server_url: str, name: str) -> str:
-    """Drop and create `name` on the server; return its URL."""
-    drop_database(server_url, name)
-    with psycopg.connect(plain_url(server_url), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return make_url(plain_url(server_url)).set(database=name).render_as_string(hide_password=False)
 
 
 def create_company(url: str) -> uuid.UUID:
@@ -119,13 +95,6 @@ def fingerprint(url: str) -> tuple[int, str]:
         row = conn.execute(_FINGERPRINT).fetchone()
     assert row is not None
     return int(row[0]), str(row[1])
-
-
-def server_version(url: str) -> str:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 # --- the timed phases -----------------------------------------------------------------------

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import platform
 import statistics
 import sys
@@ -40,13 +39,13 @@ import httpx
 import psycopg
 from psycopg import sql
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 
 from agentconnect.app import create_app
 from agentconnect.auth.secrets import new_api_key
 from agentconnect.config import Settings
-from agentconnect.db import Database, plain_url
+from agentconnect.db import Database
 from agentconnect.migrations_runner import upgrade
+from bench.common import BenchmarkFailed, drop_database, percentile, recreate_database, say
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 SCRATCH_DATABASE = "agentconnect_bench_leads"
@@ -76,39 +75,7 @@ TARGET_STATS_P95_MS = 200.0
 _SQL_STAGES = "ARRAY[" + ", ".join(f"'{s}'" for s in STAGES) + "]"
 
 
-class BenchmarkFailed(Exception):
-    """The code under test misbehaved; the figures would mean nothing."""
-
-
-_STARTED = time.monotonic()
-
-
-def say(message: str) -> None:
-    """Progress notes go to stderr so stdout holds only the results."""
-    print(f"[{time.monotonic() - _STARTED:6.0f} s] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 # --- the scratch database -------------------------------------------------------------------
-
-
-def drop_database(server_url: str, name: str) -> None:
-    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    with psycopg.connect(plain_url(server_url), autocommit=True) as admin:
-        admin.execute(statement)
-
-
-def recreate_database(server_url: str, name: str) -> str:
-    """Drop and create `name` on the server; return its URL."""
-    drop_database(server_url, name)
-    with psycopg.connect(plain_url(server_url), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return make_url(plain_url(server_url)).set(database=name).render_as_string(hide_password=False)
 
 
 def server_description(url: str) -> str:

@@ -35,17 +35,9 @@ from agentconnect.contacts.import_repository import ImportStaging
 from agentconnect.contacts.importer import ImportReport, import_contacts
 from agentconnect.db import Database
 from agentconnect.migrations_runner import upgrade
+from bench.common import BenchmarkFailed, drop_database, recreate_database, say
 from bench.fake_contacts import generate, write_import_csv
-from bench.import_contacts import (
-    DEFAULT_SERVER,
-    BenchmarkFailed,
-    check_report,
-    create_company,
-    drop_database,
-    recreate_database,
-    say,
-    settle,
-)
+from bench.import_contacts import DEFAULT_SERVER, check_report, create_company, settle
 
 SCRATCH_DATABASE = "agentconnect_bench_profile"
 STAGING_COPY = "COPY into the staging table"

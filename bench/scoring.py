@@ -49,15 +49,15 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agentconnect.db import Database, plain_url
+from agentconnect.db import Database
 from agentconnect.leads import service as leads_service
 from agentconnect.migrations_runner import upgrade
 from agentconnect.models import QualificationStatus
 from agentconnect.scoring import service
 from agentconnect.scoring.repository import ScoringRepository
+from bench.common import BenchmarkFailed, drop_database, recreate_database, say
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 SCRATCH_DATABASE = "agentconnect_bench_scoring"
@@ -111,37 +111,11 @@ ENGAGEMENT_RULES = (  # (activity types, points per event, cap)
 )
 
 
-class BenchmarkFailed(Exception):
-    """The code under test misbehaved; the figures would mean nothing."""
-
-
-_STARTED = time.monotonic()
-
-
-def say(message: str) -> None:
-    """Progress notes go to stderr so stdout holds only the results."""
-    print(f"[{time.monotonic() - _STARTED:6.0f} s] {message}", file=sys.stderr, flush=True)
-
-
 def _sql_list(values: tuple[str, ...]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
 # --- the scratch database -------------------------------------------------------------------
-
-
-def drop_database(server_url: str, name: str) -> None:
-    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    with psycopg.connect(plain_url(server_url), autocommit=True) as admin:
-        admin.execute(statement)
-
-
-def recreate_database(server_url: str, name: str) -> str:
-    """Drop and create `name` on the server; return its URL."""
-    drop_database(server_url, name)
-    with psycopg.connect(plain_url(server_url), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return make_url(plain_url(server_url)).set(database=name).render_as_string(hide_password=False)
 
 
 def server_description(url: str) -> str:
