@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 import time
+from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
@@ -50,3 +52,18 @@ def server_version(url: str) -> str:
         row = conn.execute("SHOW server_version").fetchone()
     assert row is not None
     return str(row[0])
+
+
+def main_with(
+    parse_args: Callable[[list[str] | None], argparse.Namespace],
+    run: Callable[[argparse.Namespace], object],
+    argv: list[str] | None = None,
+) -> int:
+    """Parse, run, and turn a BenchmarkFailed into exit status 1 (a missed target is not one)."""
+    args = parse_args(argv)
+    try:
+        run(args)
+    except BenchmarkFailed as failure:
+        say(f"benchmark failed: {failure}")
+        return 1
+    return 0

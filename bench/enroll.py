@@ -48,6 +48,7 @@ from agentconnect.models import CampaignType, Role
 from bench.common import (
     BenchmarkFailed,
     drop_database,
+    main_with,
     percentile,
     recreate_database,
     say,
@@ -736,13 +737,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except BenchmarkFailed as failure:
-        say(f"benchmark failed: {failure}")
-        return 1
-    return 0
+    return main_with(parse_args, run, argv)
 
 
 if __name__ == "__main__":

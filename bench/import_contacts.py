@@ -32,7 +32,14 @@ from agentconnect.contacts.import_repository import ImportStaging
 from agentconnect.contacts.importer import ImportReport, import_contacts
 from agentconnect.db import Database
 from agentconnect.migrations_runner import upgrade
-from bench.common import BenchmarkFailed, drop_database, recreate_database, say, server_version
+from bench.common import (
+    BenchmarkFailed,
+    drop_database,
+    main_with,
+    recreate_database,
+    say,
+    server_version,
+)
 from bench.fake_contacts import COPY_COLUMNS, generate, write_copy_csv, write_import_csv
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -233,13 +240,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except BenchmarkFailed as failure:
-        say(f"benchmark failed: {failure}")
-        return 1
-    return 0
+    return main_with(parse_args, run, argv)
 
 
 if __name__ == "__main__":

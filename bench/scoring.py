@@ -57,7 +57,7 @@ from agentconnect.migrations_runner import upgrade
 from agentconnect.models import QualificationStatus
 from agentconnect.scoring import service
 from agentconnect.scoring.repository import ScoringRepository
-from bench.common import BenchmarkFailed, drop_database, recreate_database, say
+from bench.common import BenchmarkFailed, drop_database, main_with, recreate_database, say
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 SCRATCH_DATABASE = "agentconnect_bench_scoring"
@@ -889,13 +889,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except BenchmarkFailed as failure:
-        say(f"benchmark failed: {failure}")
-        return 1
-    return 0
+    return main_with(parse_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ async def create_campaign(
 ) -> schemas.CampaignDetail:
     """Create a draft campaign."""
     campaign = await service.create_campaign(session, principal, body)
-    return (await service.describe(session, principal, [campaign]))[0]
+    return await service.describe_one(session, principal, campaign)
 
 
 @router.get("", response_model=Page[schemas.CampaignDetail])
@@ -86,7 +86,7 @@ async def get_campaign(
 ) -> schemas.CampaignDetail:
     """One campaign with its step count and enrollments per status."""
     campaign = await service.get_campaign(session, principal, campaign_id)
-    return (await service.describe(session, principal, [campaign]))[0]
+    return await service.describe_one(session, principal, campaign)
 
 
 @router.patch("/{campaign_id}", response_model=schemas.CampaignDetail)
@@ -99,7 +99,7 @@ async def update_campaign(
     """Change settings. A completed or archived campaign cannot change (409); the channel type
     only while it is a draft."""
     campaign = await service.update_campaign(session, principal, campaign_id, body)
-    return (await service.describe(session, principal, [campaign]))[0]
+    return await service.describe_one(session, principal, campaign)
 
 
 @router.delete("/{campaign_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -117,7 +117,7 @@ async def clone_campaign(
 ) -> schemas.CampaignDetail:
     """A new draft with the same settings and steps and no enrollments."""
     clone = await service.clone_campaign(session, principal, campaign_id)
-    return (await service.describe(session, principal, [clone]))[0]
+    return await service.describe_one(session, principal, clone)
 
 
 @router.get("/{campaign_id}/summary", response_model=schemas.Summary)
@@ -246,7 +246,7 @@ async def start(
     """draft/scheduled → active. Needs steps, and enrollments or target criteria (which are
     enrolled now)."""
     campaign = await service.transition(session, principal, campaign_id, "start")
-    return (await service.describe(session, principal, [campaign]))[0]
+    return await service.describe_one(session, principal, campaign)
 
 
 @router.post("/{campaign_id}/pause", response_model=schemas.CampaignDetail)
@@ -255,7 +255,7 @@ async def pause(
 ) -> schemas.CampaignDetail:
     """active → paused: nothing is sent; enrollments keep their place."""
     campaign = await service.transition(session, principal, campaign_id, "pause")
-    return (await service.describe(session, principal, [campaign]))[0]
+    return await service.describe_one(session, principal, campaign)
 
 
 @router.post("/{campaign_id}/resume", response_model=schemas.CampaignDetail)
@@ -264,7 +264,7 @@ async def resume(
 ) -> schemas.CampaignDetail:
     """paused → active."""
     campaign = await service.transition(session, principal, campaign_id, "resume")
-    return (await service.describe(session, principal, [campaign]))[0]
+    return await service.describe_one(session, principal, campaign)
 
 
 @router.post("/{campaign_id}/test-send", response_model=schemas.TestSendResult)

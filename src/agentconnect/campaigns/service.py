@@ -81,6 +81,12 @@ async def describe(
     ]
 
 
+async def describe_one(
+    session: AsyncSession, principal: Principal, campaign: Campaign
+) -> schemas.CampaignDetail:
+    return (await describe(session, principal, [campaign]))[0]
+
+
 async def list_campaigns(
     session: AsyncSession,
     principal: Principal,

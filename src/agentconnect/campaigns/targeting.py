@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, literal, or_, select
+from sqlalchemy import ColumnElement, and_, exists, literal, or_
 from sqlalchemy.dialects.postgresql import JSONB
 
 from agentconnect.campaigns.schemas import TargetCriteria
@@ -100,7 +99,3 @@ def targetable(
         reachable(channels),
         not_enrolled(company_id, campaign_id),
     ]
-
-
-def select_targets(*clauses: ColumnElement[bool]) -> Any:
-    return select(Contact).where(*clauses)

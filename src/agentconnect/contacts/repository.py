@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, literal, or_, true
+from sqlalchemy import ColumnElement, Select, literal, true
 from sqlalchemy.dialects.postgresql import JSONB
 
 from agentconnect.kit.sql import like_pattern
@@ -53,11 +52,3 @@ class ContactRepository(TenantRepository[Contact]):
 
     def filtered(self, filters: ContactFilters) -> Select[Any]:
         return self.select().where(true(), *filter_clauses(filters))
-
-    async def ids_by_email_or_phone(
-        self, emails: list[str], phones: list[str]
-    ) -> list[tuple[uuid.UUID, str | None, str | None]]:
-        stmt = self.select(Contact.id, Contact.email, Contact.phone).where(
-            or_(Contact.email.in_(emails), Contact.phone.in_(phones))
-        )
-        return [(r.id, r.email, r.phone) for r in (await self.session.execute(stmt)).all()]

@@ -55,11 +55,6 @@ class CompanyRepository:
         self.session.add(company)
         return company
 
-    async def first_named(self, name: str) -> Company | None:
-        stmt = select(Company).where(Company.name == name).order_by(Company.created_at).limit(1)
-        company: Company | None = await self.session.scalar(stmt)
-        return company
-
 
 # Authentication happens before the company is known, so these lookups are the only unscoped
 # reads of tenant tables; each finds a row by a secret that identifies its company.
