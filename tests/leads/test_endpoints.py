@@ -303,6 +303,18 @@ async def test_list_sorts_by_value_and_paginates(world: World, pipeline: dict[st
     assert first.json()["total"] == 5
     second = await world.a.agent.get(LEADS, params={"sort": "-deal_value", "limit": 2, "offset": 2})
     assert titles(second) == ["Mid deal", "Small deal"]
+    assert second.json()["total"] == 5
+
+
+async def test_list_reports_the_total_on_a_page_past_the_end(
+    world: World, pipeline: dict[str, Any]
+) -> None:
+    past = await world.a.agent.get(LEADS, params={"limit": 2, "offset": 50})
+    assert past.status_code == 200
+    assert past.json()["items"] == []
+    assert past.json()["total"] == 5
+    nothing = await world.a.agent.get(LEADS, params={"stage": "lost", "min_score": 99})
+    assert nothing.json() == {"items": [], "total": 0, "limit": 50, "offset": 0}
 
 
 @pytest.mark.parametrize(

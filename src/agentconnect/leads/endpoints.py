@@ -14,7 +14,7 @@ from agentconnect.deps import ManagerDep, PrincipalDep, SessionDep
 from agentconnect.kit.pagination import Page, PageDep
 from agentconnect.leads import schemas, service
 from agentconnect.leads.repository import LeadFilters
-from agentconnect.models import Lead, LeadStage, QualificationStatus
+from agentconnect.models import LeadStage, QualificationStatus
 from agentconnect.scoring import service as scoring
 
 router = APIRouter(prefix="/api/v1/leads", tags=["leads"])
@@ -22,8 +22,7 @@ router = APIRouter(prefix="/api/v1/leads", tags=["leads"])
 SortParam = Annotated[str | None, Query(max_length=200, examples=["-score"])]
 
 
-def _page(rows: list[Lead], total: int, page: PageDep) -> Page[schemas.Lead]:
-    items = [schemas.Lead.model_validate(row) for row in rows]
+def _page(items: list[schemas.Lead], total: int, page: PageDep) -> Page[schemas.Lead]:
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
