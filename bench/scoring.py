@@ -12,7 +12,8 @@ in time order as a live activity log is, and a conversation with 1-3 detected in
 fifth of the contacts. Then it times
 (a) `scoring.service.qualify_all(session, company_id)` -- what
     `POST /api/v1/scoring/leads/bulk-qualify {"all": true}` runs -- in one unit of work, commit
-    included, twice (the second run scores on top of the first run's score rows);
+    included, twice (the second run scores on top of the first run's score rows, and writes
+    only the score rows that changed);
 (b) the bare minimum of the engagement part of that work: one SQL statement computing every
     lead's engagement score from its contact's activities (decay 0.5 ** (age / 30 days); opens
     x5 capped at 30, clicks x10 capped at 30, replies x25 capped at 25, completed calls x15
@@ -40,9 +41,10 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -405,9 +407,10 @@ _STATEMENT_KINDS = (
     ("FROM scoring_configs", "config"),
     ("FROM campaign_activities", "facts: activity tallies"),
     ("FROM intent_matches", "facts: intents"),
+    ("md5(n.score", "fingerprints: newest stored scores"),
     ("FROM lead_scores", "facts: manual scores"),
     ("JOIN contacts", "facts: leads + contacts"),
-    ("SELECT leads.id", "keyset of lead ids"),
+    ("work_mem", "facts: work_mem for the whole-company pass"),
     ("SELECT now()", "store: SELECT now()"),
     ("UPDATE leads AS l", "apply: UPDATE leads"),
     ("UPDATE contacts AS c", "apply: UPDATE contacts"),
@@ -448,7 +451,9 @@ class RealRun:
     outcomes: int
     statuses: dict[str, int]
     promoted: int
-    score_rows: int
+    score_rows: int  # scores computed
+    rows_written: int  # score rows written (those that differ from the newest stored one)
+    at: datetime  # the run's transaction time: the instant its scores are as of
     load: tuple[float, float, float]  # the machine's load average when the run began
     # phase -> time in the service functions it calls (timed by wrapping them); statement
     # kind -> time between SQLAlchemy's before and after cursor execute
@@ -473,9 +478,8 @@ class Probe:
     every SQL statement by SQLAlchemy's cursor events; keeps the first statement of each kind."""
 
     PHASES: tuple[tuple[Any, str, str], ...] = (
-        (ScoringRepository, "lead_ids_after", "keyset"),
         (ScoringRepository, "facts", "facts"),
-        (ScoringRepository, "store", "store"),
+        (ScoringRepository, "fingerprints", "fingerprints"),
         (ScoringRepository, "apply", "apply"),
         (leads_service, "promote_by_scoring", "promote"),
         (service, "load_config", "config"),
@@ -522,11 +526,36 @@ class Probe:
         self._add(self.statements[kind], conn.info["bench_started"].pop())
         self.captured.setdefault(kind, (statement, parameters))
 
+    def _timed_writer(self, score_writer: Callable[..., Any]) -> Callable[..., Any]:
+        """The open COPY: time in its write calls (rows to COPY text, sent; a call waits when
+        the server falls behind) and in closing it (the server storing what is still queued)."""
+
+        @asynccontextmanager
+        async def timed(repo: Any) -> AsyncIterator[Callable[..., Awaitable[None]]]:
+            started = _clock()
+            async with score_writer(repo) as write:
+                self._add(self.phases["store: open"], started)
+
+                async def timed_write(rows: Any) -> None:
+                    began = _clock()
+                    try:
+                        await write(rows)
+                    finally:
+                        self._add(self.phases["store: write"], began)
+
+                yield timed_write
+                closing = _clock()
+            self._add(self.phases["store: close"], closing)
+
+        return timed
+
     @contextmanager
     def installed(self) -> Iterator[None]:
         originals = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in self.PHASES]
         for (owner, attr, name), (_, _, original) in zip(self.PHASES, originals, strict=True):
             setattr(owner, attr, self._timed(name, original))
+        score_writer = ScoringRepository.score_writer
+        ScoringRepository.score_writer = self._timed_writer(score_writer)  # type: ignore[method-assign]
         sync_engine = self.engine.sync_engine
         event.listen(sync_engine, "before_cursor_execute", self._before)
         event.listen(sync_engine, "after_cursor_execute", self._after)
@@ -539,6 +568,7 @@ class Probe:
             event.remove(sync_engine, "after_cursor_execute", self._after)
             for owner, attr, original in originals:
                 setattr(owner, attr, original)
+            ScoringRepository.score_writer = score_writer  # type: ignore[method-assign]
 
 
 async def run_real(url: str, company_id: uuid.UUID, profile: bool) -> RealRun:
@@ -560,6 +590,9 @@ async def run_real(url: str, company_id: uuid.UUID, profile: bool) -> RealRun:
             async with database.unit_of_work() as session:
                 summary = await service.qualify_all(session, company_id)
                 body_done = _clock()
+                # The instant the real path scored at (its transaction's now(), the decay's
+                # reference), for the check; outside the timed body.
+                at = (await session.execute(text("SELECT now()"))).scalar_one()
             finished = _clock()
             if profiler is not None:
                 profiler.stop()
@@ -576,6 +609,8 @@ async def run_real(url: str, company_id: uuid.UUID, profile: bool) -> RealRun:
         statuses=statuses,
         promoted=summary.promoted,
         score_rows=summary.score_rows,
+        rows_written=summary.rows_written,
+        at=at,
         load=load,
         phases=dict(probe.phases),
         statements=dict(probe.statements),
@@ -608,19 +643,20 @@ class Check:
     stored_rows: int = 0
 
 
-def check(conn: psycopg.Connection[Any], data: Dataset) -> Check:
+def check(conn: psycopg.Connection[Any], data: Dataset, at: datetime) -> Check:
     """The newest stored engagement score of a sample of leads against the bare SQL computed
-    at the same instant (the real run's transaction time, its computed_at), then against the
-    timed bare table (computed seconds later: the decay moved a little), then all leads."""
+    at the same instant (`at`, the last real run's transaction time), then against the timed
+    bare table (computed seconds later: the decay moved a little), then all leads. A score
+    row is written only when it changed, so the newest row may come from an earlier run: it
+    must still equal the bare SQL at `at` (which checks that leaving it alone was right), and
+    it must not be newer than `at`."""
     result = Check()
-    args: dict[str, Any] = {"company": data.company_id}
+    args: dict[str, Any] = {"company": data.company_id, "at": at}
     row = conn.execute(
-        "SELECT max(computed_at), count(*) FROM lead_scores WHERE company_id = %(company)s",
-        args,
+        "SELECT count(*) FROM lead_scores WHERE company_id = %(company)s", args
     ).fetchone()
     assert row is not None
-    at, result.stored_rows = row
-    args["at"] = at
+    result.stored_rows = row[0]
     ids = [
         r[0]
         for r in conn.execute(
@@ -644,7 +680,7 @@ def check(conn: psycopg.Connection[Any], data: Dataset) -> Check:
     for lead_id in ids:
         real_score, computed_at = stored.get(lead_id, (None, None))
         bare_score = same_instant.get(lead_id)
-        if computed_at is not None and computed_at != at:
+        if computed_at is not None and computed_at > at:
             result.mismatches.append(f"{lead_id}: newest engagement row is from {computed_at}")
         elif real_score == bare_score:
             result.sample_equal += 1
@@ -726,19 +762,25 @@ def breakdown(real: RealRun) -> list[str]:
         return line(kind[:width], spent, f"{spent.count} statements" if spent.count else "")
 
     facts_sql = (
-        "facts: leads + contacts", "facts: activity tallies", "facts: intents",
-        "facts: manual scores",
+        "facts: leads + contacts", "facts: work_mem for the whole-company pass",
+        "facts: activity tallies", "facts: intents", "facts: manual scores",
     )  # fmt: skip
     body = real.spent - real.commit
     in_phases = total(tuple(phases), phases)
     lines = [
         f"    {'':<{width}}{'wall':>10} {'share':>7} {'client CPU':>10}",
-        *(statement_line(k) for k in ("keyset of lead ids", "config", *facts_sql)),
+        *(statement_line(k) for k in ("config", *facts_sql)),
         line("facts: Python (rows to LeadFacts)",
              phases.get("facts", none) - total(facts_sql, statements)),
-        line("scorers, combiner, rules (Python)", body - in_phases, "the rest of _qualify_batch"),
-        line("store: COPY lead_scores (JSON, write_row)", phases.get("store", none),
-             f"{real.score_rows:,} rows"),
+        statement_line("fingerprints: newest stored scores"),
+        line("fingerprints: Python (rows to a dict)",
+             phases.get("fingerprints", none)
+             - statements.get("fingerprints: newest stored scores", none)),
+        line("scorers, combiner, rules (Python)", body - in_phases, "the rest of _qualify"),
+        line("store: open the COPY (SELECT now())", phases.get("store: open", none)),
+        line("store: rows to COPY text, sent", phases.get("store: write", none),
+             f"{real.rows_written:,} rows; waits when the server falls behind"),
+        line("store: close the COPY (server catches up)", phases.get("store: close", none)),
         *(statement_line(k) for k in ("apply: UPDATE leads", "apply: UPDATE contacts",
                                       "promote: leads, history, contacts")),
         *(statement_line(k) for k in statements if k.startswith("other")),
@@ -788,12 +830,13 @@ def render(
         lines.append(
             f"    scored {real.outcomes:,} leads: {real.statuses['qualified']:,} qualified,"
             f" {real.statuses['disqualified']:,} disqualified, {real.statuses['pending']:,}"
-            f" pending, {real.promoted:,} promoted to mql; {real.score_rows:,} score rows;"
+            f" pending, {real.promoted:,} promoted to mql; {real.score_rows:,} scores,"
+            f" {real.rows_written:,} score rows written (the others equal the newest stored);"
             f" bare SQL: {bare_rows:,} engagement scores"
         )
     lines += ["", "ratio = real / bare (the real path runs all six scorers, the combiner and"
-              " the rules, and stores every score with its factors; the bare SQL only the"
-              " engagement score)", ""]  # fmt: skip
+              " the rules, and stores every score that changed with its factors; the bare SQL"
+              " only the engagement score)", ""]  # fmt: skip
     for i, real in enumerate(reals, 1):
         lines.append(
             f"where run {i}'s {real.seconds:.2f} s go (machine load average"
@@ -843,7 +886,7 @@ def run(args: argparse.Namespace) -> None:
                 bares.append(run_bare(bare_conn, data.company_id))
                 say(f"run {i}: bare {bares[-1][0]:.2f} s, {bares[-1][1]:,} rows")
             say("checking the stored engagement scores ...")
-            result = check(bare_conn, data)
+            result = check(bare_conn, data, reals[-1].at)
         if args.profile is not None:
             settle(url)
             say("one more run under pyinstrument (not in the figures) ...")

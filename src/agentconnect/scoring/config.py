@@ -6,7 +6,9 @@ company that never touched its configuration scores with sensible rules.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
@@ -50,6 +52,23 @@ class DemographicRules(InputSchema):
     )  # fmt: skip
     other_industry: Points = 5
 
+    @cached_property
+    def _titles(self) -> dict[str, tuple[int, str] | None]:
+        """Job title -> its best rule, found once per title: titles repeat, and a bulk run
+        looks up every lead's. (A configuration is parsed per use and never changed after;
+        a cached_property lives in the instance, outside the fields and their dump.)"""
+        return {}
+
+    def title_rule(self, title: str) -> tuple[int, str] | None:
+        """The job title rule worth most among the title's words (the word, on a tie)."""
+        titles = self._titles
+        if title in titles:
+            return titles[title]
+        words = set(re.findall(r"[a-z]+", title.lower()))
+        best = max(((p, word) for word, p in self.job_title.items() if word in words), default=None)
+        titles[title] = best
+        return best
+
 
 class IntentKeywords(InputSchema):
     """Extra phrases per intent, added to the built-in ones (see scoring/intent.py)."""
@@ -90,3 +109,9 @@ class ScoringConfig(InputSchema):
 
     def weight(self, score_type: ScoreType) -> float:
         return self.weights.get(score_type, DEFAULT_WEIGHTS.get(score_type, 0.0))
+
+    @cached_property
+    def weight_table(self) -> dict[ScoreType, float]:
+        """Every score type's weight, defaults filled in, made once per configuration (the
+        combiner asks for it once per lead)."""
+        return {t: self.weight(t) for t in ScoreType}

@@ -1,16 +1,19 @@
-"""What the scorers read about one lead, gathered for many leads at once by the repository."""
+"""What the scorers read about one lead, gathered for many leads at once by the repository.
+
+Bulk qualification builds hundreds of thousands of these per run, so they are tuples and
+slotted classes: a frozen dataclass costs three times as much to create.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from agentconnect.models.enums import LeadStage
 
 
-@dataclass(frozen=True)
-class Factor:
+class Factor(NamedTuple):
     """One reason for points: a name, the points it gives (negative takes away), and why."""
 
     name: str
@@ -21,13 +24,12 @@ class Factor:
         return {"name": self.name, "points": round(self.points, 2), "detail": self.detail}
 
 
-@dataclass(frozen=True)
-class Scored:
+class Scored(NamedTuple):
     score: int
     factors: list[Factor]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Tally:
     """Events of one kind: how many, and their weight after decay by age."""
 
@@ -35,8 +37,7 @@ class Tally:
     weight: float = 0.0
 
 
-@dataclass(frozen=True)
-class IntentEvidence:
+class IntentEvidence(NamedTuple):
     intent: str
     matches: int
     weight: float  # sum of confidence x decay over the matches
@@ -44,7 +45,7 @@ class IntentEvidence:
     evidence: str
 
 
-@dataclass
+@dataclass(slots=True)
 class LeadFacts:
     lead_id: uuid.UUID
     contact_id: uuid.UUID

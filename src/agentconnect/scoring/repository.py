@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from hashlib import md5
+from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import and_, func, select, text
@@ -26,13 +29,80 @@ from agentconnect.scoring.scorers.behavioral import BEHAVIORAL_TYPES
 from agentconnect.scoring.scorers.engagement import ENGAGEMENT_TYPES
 from agentconnect.tenancy.scoping import TenantRepository
 
+TYPE_NAMES = {t: t.value for t in ScoreType}  # (an enum's .value is a slow descriptor)
 SENT_TYPES = ("email_sent", "sms_sent", "whatsapp_sent", "call_initiated")
+# Activity types with a count and a decayed weight each, in the order of the grouped columns.
+TALLIED = (*ENGAGEMENT_TYPES, *BEHAVIORAL_TYPES)
+# Memory for the one grouped pass over a whole company's activity log (one hash table entry
+# per contact); the server's default of 4 MB makes it spill to disk from a few thousand on.
+ALL_LEADS_WORK_MEM = "128MB"
+
+# One score row to store: lead, type, score and factors, reasoning, author.
+ScoreRow = tuple[uuid.UUID, ScoreType, Scored, str | None, uuid.UUID | None]
+# The same with the score and its factors as JSON text (factors_json), as COPY sends them.
+TextRow = tuple[uuid.UUID, ScoreType, int, str, str | None, uuid.UUID | None]
 
 
 def _decay(column: Any, half_life_days: float) -> Any:
     """0.5 ** (age in days / half-life): 1 for now, 0.5 one half-life ago."""
     age_days = func.greatest(0, func.extract("epoch", func.now() - column)) / 86400.0
     return func.power(0.5, age_days / half_life_days)
+
+
+def factors_json(factors: Iterable[Factor]) -> str:
+    """The factors as JSON in the very text PostgreSQL gives back for the stored jsonb (keys
+    ordered name, detail, points; ", " and ": " between items): the values json.dumps of
+    [f.as_json() ...] gives, built without the intermediate dicts (bulk qualification writes a
+    few million factors per run), and comparable with what is stored (see fingerprint)."""
+    return (
+        "["
+        + ", ".join(
+            f'{_name_json(name)}{encode_basestring(detail)}, "points": {round(points, 2)!r}}}'
+            for name, points, detail in factors
+        )
+        + "]"
+    )
+
+
+_NAMES: dict[str, str] = {}  # factor name -> its JSON up to the detail's value
+
+
+def _name_json(name: str) -> str:
+    """Factor names are a few dozen words: their part of the JSON is made once each."""
+    text = _NAMES.get(name)
+    if text is None:
+        if len(_NAMES) > 10_000:
+            _NAMES.clear()
+        text = _NAMES[name] = f'{{"name": {encode_basestring(name)}, "detail": '
+    return text
+
+
+def fingerprint(score: int, factors_text: str) -> str:
+    """What tells a new score row from the newest stored one of its lead and type: its score
+    and its factors. The same as _FINGERPRINT computes from a stored row; were the two texts
+    ever to differ for equal factors, the row would only be written again, as before."""
+    return md5(f"{score} {factors_text}".encode(), usedforsecurity=False).hexdigest()
+
+
+_NULL = "\\N"  # NULL in COPY's text format
+_NULLS = f"{_NULL}\t{_NULL}"
+
+
+def _copy_text(value: str) -> str:
+    """A value escaped for COPY's text format."""
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def _random_ids(n: int) -> list[str]:
+    """n version 4 UUIDs as 32 hex digits (a form uuid input accepts), from one read of the
+    system's random source: uuid.uuid4() one at a time costs more than the rest of a row."""
+    raw = bytearray(os.urandom(16 * n))
+    raw[6::16] = bytes((b & 0x0F) | 0x40 for b in raw[6::16])  # version 4
+    raw[8::16] = bytes((b & 0x3F) | 0x80 for b in raw[8::16])  # RFC 4122 variant
+    digits = raw.hex()
+    return [digits[i : i + 32] for i in range(0, 32 * n, 32)]
 
 
 class ScoringRepository(TenantRepository[LeadScore]):
@@ -51,91 +121,106 @@ class ScoringRepository(TenantRepository[LeadScore]):
             )
         )
 
-    async def lead_ids_after(self, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
-        stmt = (
-            select(Lead.id).where(Lead.company_id == self.company_id).order_by(Lead.id).limit(limit)
-        )
-        if after is not None:
-            stmt = stmt.where(Lead.id > after)
-        return list((await self.session.scalars(stmt)).all())
-
     async def facts(
-        self, lead_ids: Sequence[uuid.UUID], engagement_half_life: float, intent_half_life: float
+        self,
+        lead_ids: Sequence[uuid.UUID] | None,
+        engagement_half_life: float,
+        intent_half_life: float,
     ) -> list[LeadFacts]:
-        """Everything the scorers need for these leads: four grouped queries, whatever the count."""
-        rows = await self.session.execute(
-            select(
-                Lead.id,
-                Lead.contact_id,
-                Lead.stage,
-                Lead.qualification_data,
-                Contact.company_size,
-                Contact.industry,
-                Contact.job_title,
-            )
-            .join(
-                Contact, and_(Contact.id == Lead.contact_id, Contact.company_id == self.company_id)
-            )
-            .where(Lead.company_id == self.company_id, Lead.id == func.any(uuid_array(lead_ids)))
-        )
+        """Everything the scorers need for these leads (None: every lead of the company): four
+        grouped queries, whatever the count. For the whole company each is one pass over its
+        table, not one per batch of leads."""
+        stmt = select(
+            Lead.id,
+            Lead.contact_id,
+            Lead.stage,
+            Lead.qualification_data,
+            Contact.company_size,
+            Contact.industry,
+            Contact.job_title,
+        ).join(Contact, and_(Contact.id == Lead.contact_id, Contact.company_id == self.company_id))
+        stmt = stmt.where(Lead.company_id == self.company_id)
+        if lead_ids is not None:
+            stmt = stmt.where(Lead.id == func.any(uuid_array(lead_ids)))
         facts = {
-            r.id: LeadFacts(
-                r.id,
-                r.contact_id,
-                r.stage,
-                dict(r.qualification_data or {}),
-                r.company_size,
-                r.industry,
-                r.job_title,
+            lead_id: LeadFacts(
+                lead_id, contact_id, stage, qualification_data or {}, size, industry, title
             )
-            for r in rows
+            for lead_id, contact_id, stage, qualification_data, size, industry, title in (
+                await self.session.execute(stmt)
+            )
         }
-        contacts = list({f.contact_id for f in facts.values()})
+        if not facts:
+            return []
         by_contact: dict[uuid.UUID, list[LeadFacts]] = {}
         for f in facts.values():
             by_contact.setdefault(f.contact_id, []).append(f)
-        if not contacts:
-            return []
+        contacts = None if lead_ids is None else list(by_contact)
         await self._activity_tallies(contacts, by_contact, engagement_half_life)
         await self._intents(contacts, by_contact, intent_half_life)
-        await self._manual(list(facts), facts)
+        await self._manual(None if lead_ids is None else list(facts), facts)
         return list(facts.values())
 
     async def _activity_tallies(
         self,
-        contacts: list[uuid.UUID],
+        contacts: list[uuid.UUID] | None,
         by_contact: dict[uuid.UUID, list[LeadFacts]],
         half_life: float,
     ) -> None:
-        counted = (*ENGAGEMENT_TYPES, *BEHAVIORAL_TYPES, *SENT_TYPES)
+        """One row per contact: messages sent to it, and a count and a decayed weight per
+        tallied activity type (FILTER columns: a row per contact, not per contact and type)."""
+        activity = CampaignActivity
+        decay = _decay(activity.occurred_at, half_life)
+        columns = [activity.contact_id, func.count().filter(activity.activity_type.in_(SENT_TYPES))]
+        for activity_type in TALLIED:
+            of_type = activity.activity_type == activity_type
+            columns += [func.count().filter(of_type), func.sum(decay).filter(of_type)]
         # An open that a mail client's privacy proxy prefetched says nothing about the reader.
-        prefetched = CampaignActivity.details["prefetched"].astext == "true"
-        real = and_(CampaignActivity.activity_type == "email_opened", prefetched).is_not(True)
+        prefetched = activity.details["prefetched"].astext == "true"
+        real = and_(activity.activity_type == "email_opened", prefetched).is_not(True)
         stmt = (
-            select(
-                CampaignActivity.contact_id,
-                CampaignActivity.activity_type,
-                func.count(),
-                func.sum(_decay(CampaignActivity.occurred_at, half_life)),
-            )
+            select(*columns)
             .where(
-                CampaignActivity.company_id == self.company_id,
-                CampaignActivity.contact_id == func.any(uuid_array(contacts)),
-                CampaignActivity.activity_type.in_(counted),
+                activity.company_id == self.company_id,
+                activity.activity_type.in_((*TALLIED, *SENT_TYPES)),
                 real,
             )
-            .group_by(CampaignActivity.contact_id, CampaignActivity.activity_type)
+            .group_by(activity.contact_id)
         )
-        for contact_id, activity_type, count, weight in await self.session.execute(stmt):
-            for f in by_contact[contact_id]:
-                if activity_type.value in SENT_TYPES:
-                    f.messages_received += count
-                else:
-                    f.activities[activity_type.value] = Tally(count, float(weight))
+        rows: Sequence[Any]
+        if contacts is not None:
+            stmt = stmt.where(activity.contact_id == func.any(uuid_array(contacts)))
+            rows = (await self.session.execute(stmt)).all()
+        else:
+            rows = await self._with_work_mem(stmt)
+        row: Any
+        for row in rows:
+            activities = {}
+            for i, activity_type in enumerate(TALLIED, 1):
+                count = row[2 * i]
+                if count:
+                    activities[activity_type] = Tally(count, float(row[2 * i + 1]))
+            sent = row[1]
+            for f in by_contact.get(row[0], ()):
+                f.messages_received = sent
+                f.activities = activities  # read only: leads of one contact may share it
+
+    async def _with_work_mem(self, stmt: Any) -> Sequence[Any]:
+        """Run a whole-company aggregate with more memory, then restore the setting."""
+        before = await self.session.scalar(text("SELECT current_setting('work_mem')"))
+        await self.session.execute(
+            text("SELECT set_config('work_mem', :value, true)"), {"value": ALL_LEADS_WORK_MEM}
+        )
+        try:
+            return (await self.session.execute(stmt)).all()
+        finally:
+            await self.session.execute(
+                text("SELECT set_config('work_mem', :value, true)"), {"value": before}
+            )
 
     async def _intents(
         self,
-        contacts: list[uuid.UUID],
+        contacts: list[uuid.UUID] | None,
         by_contact: dict[uuid.UUID, list[LeadFacts]],
         half_life: float,
     ) -> None:
@@ -151,38 +236,65 @@ class ScoringRepository(TenantRepository[LeadScore]):
                 func.max(IntentMatch.confidence),
                 newest_evidence,
             )
-            .where(
-                IntentMatch.company_id == self.company_id,
-                IntentMatch.contact_id == func.any(uuid_array(contacts)),
-            )
+            .where(IntentMatch.company_id == self.company_id)
             .group_by(IntentMatch.contact_id, IntentMatch.intent)
         )
+        if contacts is not None:
+            stmt = stmt.where(IntentMatch.contact_id == func.any(uuid_array(contacts)))
         for contact_id, intent, count, weight, best, evidence in await self.session.execute(stmt):
-            for f in by_contact[contact_id]:
+            for f in by_contact.get(contact_id, ()):
                 f.intents.append(
                     IntentEvidence(intent, count, float(weight), float(best), evidence)
                 )
 
-    async def _manual(self, lead_ids: list[uuid.UUID], facts: dict[uuid.UUID, LeadFacts]) -> None:
+    async def _manual(
+        self, lead_ids: list[uuid.UUID] | None, facts: dict[uuid.UUID, LeadFacts]
+    ) -> None:
         stmt = (
             select(LeadScore.lead_id, LeadScore.score, LeadScore.factors)
             .where(
                 LeadScore.company_id == self.company_id,
-                LeadScore.lead_id == func.any(uuid_array(lead_ids)),
                 LeadScore.score_type == ScoreType.MANUAL,
             )
             .order_by(LeadScore.lead_id, LeadScore.computed_at.desc())
             .ext(distinct_on(LeadScore.lead_id))
         )
+        if lead_ids is not None:
+            stmt = stmt.where(LeadScore.lead_id == func.any(uuid_array(lead_ids)))
         for lead_id, score, factors in await self.session.execute(stmt):
-            facts[lead_id].manual = Scored(score, [Factor(**f) for f in factors])
+            if lead_id in facts:
+                facts[lead_id].manual = Scored(score, [Factor(**f) for f in factors])
 
-    async def store(
-        self, rows: Sequence[tuple[uuid.UUID, ScoreType, Scored, str | None, uuid.UUID | None]]
-    ) -> None:
-        """Append score rows with COPY: bulk qualification writes several per lead."""
-        if not rows:
-            return
+    async def fingerprints(
+        self, lead_ids: Sequence[uuid.UUID] | None
+    ) -> dict[uuid.UUID, dict[str, str]]:
+        """lead -> score type -> fingerprint of its newest stored score (None: every lead of
+        the company); the manual score is left out (a person's, never rewritten by scoring)."""
+        statement = _FINGERPRINTS.format(leads="" if lead_ids is None else _SOME_LEADS)
+        parameters: dict[str, Any] = {"company_id": self.company_id}
+        if lead_ids is not None:
+            parameters["leads"] = list(lead_ids)
+        stored: dict[uuid.UUID, dict[str, str]] = {}
+        for lead_id, score_type, print_ in await self.session.execute(text(statement), parameters):
+            stored.setdefault(lead_id, {})[score_type] = print_
+        return stored
+
+    async def store(self, rows: Sequence[ScoreRow]) -> None:
+        """Append score rows with one COPY."""
+        async with self.score_writer() as write:
+            await write(
+                [
+                    (lead_id, score_type, scored.score, factors_json(scored.factors), reasoning,
+                     created_by)
+                    for lead_id, score_type, scored, reasoning, created_by in rows
+                ]
+            )  # fmt: skip
+
+    @asynccontextmanager
+    async def score_writer(self) -> AsyncIterator[Callable[[Sequence[TextRow]], Awaitable[None]]]:
+        """One COPY into lead_scores kept open while the caller hands it rows batch by batch:
+        the server stores one batch while the caller scores the next. Rows carry their factors
+        as JSON text already (factors_json)."""
         connection = await self.session.connection()
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
@@ -192,21 +304,45 @@ class ScoringRepository(TenantRepository[LeadScore]):
         )
         # The transaction's time, fetched before COPY takes over the connection.
         now = (await self.session.execute(text("SELECT now()"))).scalar_one()
+        # Every row's tail after the lead: computed_at; the company goes before it.
+        company, at = f"\t{self.company_id}\t", f"\t{now.isoformat()}\n"
+
+        async def write(rows: Sequence[TextRow]) -> None:
+            if not rows:
+                return
+            lines = []
+            lead_text, last_lead = "", None
+            for id_, (lead_id, score_type, score, factors, reasoning, created_by) in zip(
+                _random_ids(len(rows)), rows, strict=True
+            ):
+                if lead_id != last_lead:
+                    lead_text, last_lead = str(lead_id), lead_id
+                extra = (
+                    _NULLS
+                    if reasoning is None and created_by is None
+                    else (
+                        (_NULL if reasoning is None else _copy_text(reasoning))
+                        + "\t"
+                        + (_NULL if created_by is None else str(created_by))
+                    )
+                )
+                lines.append(
+                    f"{id_}{company}{lead_text}\t{TYPE_NAMES[score_type]}\t{score}"
+                    f"\t{_copy_text(factors)}\t{extra}{at}"
+                )
+            await copy.write("".join(lines).encode())
+
         async with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for lead_id, score_type, scored, reasoning, created_by in rows:
-                factors = json.dumps([f.as_json() for f in scored.factors])
-                await copy.write_row(
-                    (uuid.uuid4(), self.company_id, lead_id, score_type.value, scored.score,
-                     factors, reasoning, created_by, now)
-                )  # fmt: skip
+            yield write
 
     async def apply(
         self,
         results: Sequence[tuple[uuid.UUID, int, QualificationStatus]],
-        contacts: Sequence[uuid.UUID],
+        contacts: Sequence[uuid.UUID] | None,
     ) -> None:
         """Set every lead's score and status in one UPDATE ... FROM unnest, then make each
-        touched contact's lead_score its newest lead's score."""
+        touched contact's lead_score its newest lead's score (contacts None: every contact of
+        the company that has a lead)."""
         if results:
             ids, scores, statuses = zip(*results, strict=True)
             await self.session.execute(
@@ -214,9 +350,14 @@ class ScoringRepository(TenantRepository[LeadScore]):
                 {"company_id": self.company_id, "ids": list(ids), "scores": list(scores),
                  "statuses": [s.value for s in statuses]},
             )  # fmt: skip
-        if contacts:
+        if contacts is None:
             await self.session.execute(
-                text(_SYNC_CONTACTS), {"company_id": self.company_id, "contacts": list(contacts)}
+                text(_SYNC_CONTACTS.format(contacts="")), {"company_id": self.company_id}
+            )
+        elif contacts:
+            await self.session.execute(
+                text(_SYNC_CONTACTS.format(contacts=_SOME_CONTACTS)),
+                {"company_id": self.company_id, "contacts": list(contacts)},
             )
 
     async def newest(self, lead_id: uuid.UUID) -> list[LeadScore]:
@@ -252,8 +393,22 @@ SET lead_score = n.score, updated_at = now()
 FROM (
     SELECT DISTINCT ON (contact_id) contact_id, score
     FROM leads
-    WHERE company_id = :company_id AND contact_id = ANY(CAST(:contacts AS uuid[]))
+    WHERE company_id = :company_id {contacts}
     ORDER BY contact_id, created_at DESC, id DESC
 ) AS n
 WHERE c.company_id = :company_id AND c.id = n.contact_id AND c.lead_score IS DISTINCT FROM n.score
 """
+_SOME_CONTACTS = "AND contact_id = ANY(CAST(:contacts AS uuid[]))"
+
+# The newest stored score of each lead and type (manual aside), by the index on (company_id,
+# lead_id, score_type, computed_at); only those rows are hashed (see fingerprint).
+_FINGERPRINTS = """
+SELECT n.lead_id, n.score_type, md5(n.score::text || ' ' || n.factors::text)
+FROM (
+    SELECT DISTINCT ON (lead_id, score_type) lead_id, score_type, score, factors
+    FROM lead_scores
+    WHERE company_id = :company_id AND score_type <> 'manual' {leads}
+    ORDER BY lead_id, score_type, computed_at DESC, id
+) AS n
+"""
+_SOME_LEADS = "AND lead_id = ANY(CAST(:leads AS uuid[]))"

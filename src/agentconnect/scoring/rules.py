@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from agentconnect.models.enums import LeadStage, QualificationStatus
 from agentconnect.scoring.config import ScoringConfig
@@ -11,8 +11,7 @@ from agentconnect.scoring.config import ScoringConfig
 MIN_TYPES_TO_DISQUALIFY = 2
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     status: QualificationStatus
     promote_to_mql: bool
     reason: str

@@ -11,20 +11,25 @@ RULES = [
     ("meeting_scheduled", 30.0, 30.0, "meetings booked"),
 ]
 BEHAVIORAL_TYPES = tuple(rule[0] for rule in RULES)
+# The rules with the constant parts of each factor's text made once, not once per lead.
+_RULES = [
+    (activity, per_event, cap, label, f" {label}, ",
+     f" after decay, x{per_event:g} capped at {cap:g}")
+    for activity, per_event, cap, label in RULES
+]  # fmt: skip
 
 
 def score(facts: LeadFacts) -> Scored | None:
+    activities = facts.activities
     factors = []
-    for activity, per_event, cap, label in RULES:
-        tally = facts.activities.get(activity)
+    total = 0.0
+    for activity, per_event, cap, label, between, after in _RULES:
+        tally = activities.get(activity)
         if tally is None or tally.count == 0:
             continue
         points = min(cap, per_event * tally.weight)
-        detail = (
-            f"{tally.count} {label}, {tally.weight:.2f} after decay,"
-            f" x{per_event:g} capped at {cap:g}"
-        )
-        factors.append(Factor(label, points, detail))
+        total += points
+        factors.append(Factor(label, points, f"{tally.count}{between}{tally.weight:.2f}{after}"))
     if not factors:
         return None
-    return Scored(round(min(100.0, sum(f.points for f in factors))), factors)
+    return Scored(round(min(100.0, total)), factors)

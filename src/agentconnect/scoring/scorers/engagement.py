@@ -12,22 +12,33 @@ RULES = [
     (("call_completed",), 15.0, 15.0, "completed calls"),
 ]
 ENGAGEMENT_TYPES = tuple(t for types, *_ in RULES for t in types)
+# The rules with the constant parts of each factor's text made once, not once per lead.
+_RULES = [
+    (types, per_event, cap, label, f" {label}, ", f" after decay, x{per_event:g} capped at {cap:g}")
+    for types, per_event, cap, label in RULES
+]
 
 
 def score(facts: LeadFacts) -> Scored | None:
-    if facts.messages_received == 0 and not any(t in facts.activities for t in ENGAGEMENT_TYPES):
+    activities = facts.activities
+    if facts.messages_received == 0 and not any(t in activities for t in ENGAGEMENT_TYPES):
         return None  # never contacted: no evidence either way
     factors = []
-    for types, per_event, cap, label in RULES:
-        count = sum(facts.activities[t].count for t in types if t in facts.activities)
-        weight = sum(facts.activities[t].weight for t in types if t in facts.activities)
+    total = 0.0
+    for types, per_event, cap, label, between, after in _RULES:
+        count, weight = 0, 0.0
+        for activity_type in types:
+            tally = activities.get(activity_type)
+            if tally is not None:
+                count += tally.count
+                weight += tally.weight
         if count == 0:
             continue
         points = min(cap, per_event * weight)
-        detail = f"{count} {label}, {weight:.2f} after decay, x{per_event:g} capped at {cap:g}"
-        factors.append(Factor(label, points, detail))
+        total += points
+        factors.append(Factor(label, points, f"{count}{between}{weight:.2f}{after}"))
     if not factors:
         factors.append(
             Factor("no engagement", 0, f"{facts.messages_received} messages, no response")
         )
-    return Scored(round(min(100.0, sum(f.points for f in factors))), factors)
+    return Scored(round(min(100.0, total)), factors)

@@ -14,14 +14,17 @@ KEYS = ("questions_total", "questions_answered", *(key for key, _, _ in ANSWERS)
 
 def score(facts: LeadFacts) -> Scored | None:
     data = facts.qualification_data
-    if not any(data.get(key) is not None for key in KEYS):
+    if not data or not any(data.get(key) is not None for key in KEYS):
         return None
     factors = []
-    total, answered = data.get("questions_total") or 0, data.get("questions_answered") or 0
-    if total > 0:
-        share = min(answered, total) / total
-        factors.append(Factor("questions", 50 * share, f"{answered} of {total} answered, x50"))
+    total: float = 0
+    questions, answered = data.get("questions_total") or 0, data.get("questions_answered") or 0
+    if questions > 0:
+        points = 50 * (min(answered, questions) / questions)
+        total += points
+        factors.append(Factor("questions", points, f"{answered} of {questions} answered, x50"))
     for key, points, label in ANSWERS:
         if data.get(key) is True:
+            total += points
             factors.append(Factor(key, points, label))
-    return Scored(round(min(100.0, sum(f.points for f in factors))), factors)
+    return Scored(round(min(100.0, total)), factors)
