@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
@@ -52,6 +57,87 @@ def server_version(url: str) -> str:
         row = conn.execute("SHOW server_version").fetchone()
     assert row is not None
     return str(row[0])
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as `uptime` prints them."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# What a production server for a CRM of millions of contacts would be given on this machine
+# (24 GB RAM): the working set in shared_buffers, checkpoints spread out. Durability is left
+# as it is (fsync, synchronous_commit, full_page_writes on).
+PRIVATE_SERVER_SETTINGS = {
+    "shared_buffers": "4GB",
+    "effective_cache_size": "16GB",
+    "work_mem": "64MB",
+    "maintenance_work_mem": "1GB",
+    "max_wal_size": "16GB",
+    "checkpoint_timeout": "30min",
+    "random_page_cost": "1.1",
+}
+
+
+def postgres_bindir() -> str:
+    """Where initdb and pg_ctl live: PG_BINDIR, else pg_config's answer, else Debian's path."""
+    if found := os.environ.get("PG_BINDIR"):
+        return found
+    if pg_config := shutil.which("pg_config"):
+        answer = subprocess.run(  # noqa: S603 - pg_config found on PATH
+            [pg_config, "--bindir"], capture_output=True, text=True
+        )
+        if answer.returncode == 0 and os.path.exists(os.path.join(answer.stdout.strip(), "initdb")):
+            return answer.stdout.strip()
+    debian = "/usr/lib/postgresql"
+    versions = (
+        sorted(os.listdir(debian), key=lambda v: int(v) if v.isdigit() else 0)
+        if (os.path.isdir(debian))
+        else []
+    )
+    for version in reversed(versions):
+        if os.path.exists(os.path.join(debian, version, "bin", "initdb")):
+            return os.path.join(debian, version, "bin")
+    raise BenchmarkFailed("initdb not found: set PG_BINDIR to run a private server")
+
+
+@contextmanager
+def private_server(settings: dict[str, str] | None = None, port: int = 55432) -> Iterator[str]:
+    """A PostgreSQL of the benchmark's own: initdb into a temporary directory, started on a
+    Unix socket there (no TCP), stopped and deleted at the end. Yields its URL."""
+    bindir = postgres_bindir()
+    root = tempfile.mkdtemp(prefix="agentconnect-bench-pg-")
+    # initdb refuses to run as root: run the server as the postgres user then.
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(root, "postgres")
+    data, log = os.path.join(root, "data"), os.path.join(root, "server.log")
+    options = [f"-p {port}", f"-k {root}", "-c listen_addresses=''"] + [
+        f"-c {name}={value}" for name, value in (settings or PRIVATE_SERVER_SETTINGS).items()
+    ]
+    try:
+        subprocess.run(  # noqa: S603 - our own arguments
+            [*as_user, f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust",
+             "-E", "UTF8", "--locale=C.UTF-8"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        subprocess.run(  # noqa: S603 - our own arguments
+            [*as_user, f"{bindir}/pg_ctl", "-D", data, "-l", log, "-w", "-o", " ".join(options),
+             "start"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        try:
+            yield f"postgresql://postgres@/postgres?host={root}&port={port}"
+        finally:
+            subprocess.run(  # noqa: S603 - our own arguments
+                [*as_user, f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"],
+                capture_output=True,
+            )
+    except subprocess.CalledProcessError as error:
+        raise BenchmarkFailed(
+            f"private server: {' '.join(error.cmd[:3])} failed: {error.stderr or error.stdout}"
+        ) from error
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def main_with(

@@ -1,6 +1,11 @@
 """Benchmark: enrolling half a million contacts from criteria, the real service against bare SQL.
 
-    python -m bench.enroll [--contacts 1000000] [--explain]
+    python -m bench.enroll [--contacts 1000000] [--server both|machine|private] [--explain]
+
+By default it runs twice: on the given server (the machine's, stock settings) and on a private
+PostgreSQL it starts itself (initdb into a temporary directory, Unix socket only) with the
+settings a production server of a million-contact CRM would have (bench.common
+PRIVATE_SERVER_SETTINGS: shared_buffers 4GB, ...), and reports both.
 
 In a scratch database on the given server it generates, with SQL only, one company holding N
 contacts (default 1,000,000), about half of them tagged "vip", a few percent do-not-contact,
@@ -48,8 +53,10 @@ from agentconnect.models import CampaignType, Role
 from bench.common import (
     BenchmarkFailed,
     drop_database,
+    load_average,
     main_with,
     percentile,
+    private_server,
     recreate_database,
     say,
     server_version,
@@ -203,33 +210,35 @@ def generate(url: str, contacts: int, seed: float) -> Dataset:
 # --- the bare SQL -------------------------------------------------------------------------------
 
 # What enroll_from_criteria does, by hand: the enrollments of the matching contacts and one
-# `enrolled` activity for each one really inserted, in one statement.
+# `enrolled` activity for each one really inserted, in one statement; the same write design
+# (time-ordered ids from the schema's uuid_v7(), candidates in contact order).
 BARE_ENROLL = f"""
-WITH inserted AS (
+WITH candidates AS MATERIALIZED (
+    SELECT c.id FROM contacts c WHERE {_WHERE}
+), inserted AS (
     INSERT INTO campaign_contacts (id, company_id, campaign_id, contact_id, status, current_step,
                                    next_step_at, variant_assignments, enrolled_at, updated_at)
-    SELECT gen_random_uuid(), %(company)s, %(campaign)s, c.id, 'active', 1, now(), '{{}}',
-           now(), now()
-    FROM contacts c
-    WHERE {_WHERE}
+    SELECT uuid_v7(), %(company)s, %(campaign)s, id, 'active', 1, now(), '{{}}', now(), now()
+    FROM candidates ORDER BY id
     ON CONFLICT DO NOTHING
     RETURNING contact_id
 ), activities AS (
     INSERT INTO campaign_activities (id, company_id, campaign_id, contact_id, activity_type,
                                      occurred_at, metadata)
-    SELECT gen_random_uuid(), %(company)s, %(campaign)s, contact_id, 'enrolled', now(), '{{}}'
+    SELECT uuid_v7(), %(company)s, %(campaign)s, contact_id, 'enrolled', now(), '{{}}'
     FROM inserted
 )
 SELECT count(*) FROM inserted
 """
 # The enrollments alone (for information): what is left without the activity log.
 BARE_ENROLL_ONLY = f"""
+WITH candidates AS MATERIALIZED (
+    SELECT c.id FROM contacts c WHERE {_WHERE}
+)
 INSERT INTO campaign_contacts (id, company_id, campaign_id, contact_id, status, current_step,
                                next_step_at, variant_assignments, enrolled_at, updated_at)
-SELECT gen_random_uuid(), %(company)s, %(campaign)s, c.id, 'active', 1, now(), '{{}}',
-       now(), now()
-FROM contacts c
-WHERE {_WHERE}
+SELECT uuid_v7(), %(company)s, %(campaign)s, id, 'active', 1, now(), '{{}}', now(), now()
+FROM candidates ORDER BY id
 ON CONFLICT DO NOTHING
 """
 BARE_PREVIEW_COUNT = f"""
@@ -281,6 +290,7 @@ class Results:
     explain_enroll: Statements = field(default_factory=list)
     explain_preview: Statements = field(default_factory=list)
     explain_preview_enrolled: Statements = field(default_factory=list)
+    load: dict[str, str] = field(default_factory=dict)  # phase: load average at its end
 
 
 def label(statement: str) -> str:
@@ -557,7 +567,9 @@ async def measure(url: str, data: Dataset, args: argparse.Namespace) -> Results:
         say(
             f"(a) enroll from criteria: {args.repetitions} repetitions of real, bare, bare w/o act."
         )
+        results.load["before"] = load_average()
         await bench.enrollments(args.repetitions, results)
+        results.load["after (a)"] = load_average()
         first_real: uuid.UUID | None = None
         say(f"(b) preview: {args.preview_runs} runs after {args.preview_warmup} warm-up ...")
         async with await psycopg.AsyncConnection.connect(url) as conn:
@@ -568,6 +580,7 @@ async def measure(url: str, data: Dataset, args: argparse.Namespace) -> Results:
             row = await cursor.fetchone()
             first_real = row[0] if row else None
         await bench.preview(first_real, args.preview_runs, args.preview_warmup, results)
+        results.load["after (b)"] = load_average()
         if args.explain:
             say("capturing statements for EXPLAIN ...")
             await bench.capture_for_explain(first_real, results)
@@ -634,6 +647,8 @@ def render(data: Dataset, results: Results, postgres: str, settings: str) -> str
         f"generation: {data.generation_s:.1f} s ("
         + ", ".join(f"{k} {v:.1f} s" for k, v in data.seconds.items())
         + ")",
+        "load average (1, 5, 15 min): "
+        + "; ".join(f"{phase} {load}" for phase, load in results.load.items()),
         f"criteria tags_any={CRITERIA.tags_any}: {data.matched:,} contacts match,"
         f" {data.eligible:,} enrollable on an e-mail campaign (not do-not-contact, not opted"
         f" out, with an e-mail); {data.matched - data.eligible:,} skipped",
@@ -687,8 +702,18 @@ def render(data: Dataset, results: Results, postgres: str, settings: str) -> str
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.server in ("machine", "both"):
+        say(f"on the given server {args.database_url} ...")
+        run_on(args.database_url, "the given server", args)
+    if args.server in ("private", "both"):
+        say("starting a private server (initdb, production-like settings) ...")
+        with private_server() as server_url:
+            run_on(server_url, "private server, production-like settings", args)
+
+
+def run_on(server_url: str, name: str, args: argparse.Namespace) -> None:
     say(f"scratch database {args.database_name} ...")
-    url = recreate_database(args.database_url, args.database_name)
+    url = recreate_database(server_url, args.database_name)
     try:
         upgrade(url)
         say(f"generating {args.contacts:,} contacts ...")
@@ -700,7 +725,9 @@ def run(args: argparse.Namespace) -> None:
         if data.eligible == 0:
             raise BenchmarkFailed("no contact is enrollable: nothing to measure")
         results = asyncio.run(measure(url, data, args))
+        print(f"=== {name} ===")
         print(render(data, results, server_version(url), server_settings(url)))
+        print(flush=True)
         if args.explain:
             print()
             print("EXPLAIN (ANALYZE, BUFFERS): preview on a fresh campaign (service, then bare)")
@@ -712,7 +739,7 @@ def run(args: argparse.Namespace) -> None:
             print(explain(url, results.explain_enroll))
     finally:
         if not args.keep_database:
-            drop_database(args.database_url, args.database_name)
+            drop_database(server_url, args.database_name)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -722,7 +749,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--preview-runs", type=int, default=10, help="(b) timed previews")
     parser.add_argument("--preview-warmup", type=int, default=2, help="(b) untimed first")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE")
-    parser.add_argument("--database-url", default=DEFAULT_SERVER, help="server to use")
+    parser.add_argument("--database-url", default=DEFAULT_SERVER, help="the given server")
+    parser.add_argument(
+        "--server",
+        choices=("both", "machine", "private"),
+        default="both",
+        help="run on the given server, on a private one started with production-like settings"
+        " (initdb + pg_ctl, PG_BINDIR or pg_config to find them), or both (default)",
+    )
     parser.add_argument("--database-name", default=SCRATCH_DATABASE, help="scratch database")
     parser.add_argument("--seed", type=float, default=0.42, help="setseed() value, -1 to 1")
     parser.add_argument("--keep-database", action="store_true", help="do not drop it at the end")

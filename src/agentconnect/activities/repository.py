@@ -67,7 +67,8 @@ class ActivityRepository(TenantRepository[CampaignActivity]):
                 "metadata",
             ],
             select(
-                func.gen_random_uuid(),
+                # time-ordered: the primary key of the log grows at its right end
+                func.uuid_v7(),
                 literal(self.company_id, UUID(as_uuid=True)),
                 literal(campaign_id, UUID(as_uuid=True)),
                 rows.c.contact_id,

@@ -171,7 +171,7 @@ class EnrollmentRepository(TenantRepository[CampaignContact]):
         self, campaign_id: uuid.UUID, first_order: int, delay: timedelta
     ) -> list[Any]:
         return [
-            func.gen_random_uuid(),
+            func.uuid_v7(),
             literal(self.company_id, UUID(as_uuid=True)),
             literal(campaign_id, UUID(as_uuid=True)),
             literal(EnrollmentStatus.ACTIVE.value),
@@ -194,8 +194,14 @@ class EnrollmentRepository(TenantRepository[CampaignContact]):
 
         Writes the enrollments and an `enrolled` activity for each; contacts already enrolled
         are left alone (ON CONFLICT DO NOTHING). Returns how many were enrolled.
+
+        The candidates go in contact order: the index entries keyed by contact and the foreign
+        key lookups of the contacts then walk their indexes once, front to back, instead of
+        jumping around indexes bigger than memory. MATERIALIZED keeps the planner from
+        reading the contacts in that order through an index (one random heap read per contact)
+        to save the sort.
         """
-        candidates = source.cte("candidates")
+        candidates = source.cte("candidates").prefix_with("MATERIALIZED")
         inserted = (
             insert(CampaignContact)
             .from_select(
@@ -214,7 +220,7 @@ class EnrollmentRepository(TenantRepository[CampaignContact]):
                 select(
                     *self._enrollment_columns(campaign_id, first_order, delay),
                     candidates.c.contact_id,
-                ),
+                ).order_by(candidates.c.contact_id),
             )
             .on_conflict_do_nothing(index_elements=["company_id", "campaign_id", "contact_id"])
             .returning(CampaignContact.contact_id)

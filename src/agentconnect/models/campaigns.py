@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     Numeric,
@@ -52,6 +53,8 @@ class Campaign(IdMixin, TimestampMixin, TenantMixin, Base):
         Index(None, "company_id", "status", "created_at"),
         Index(None, "company_id", "campaign_type", "created_at"),
         Index(None, "company_id", "created_at"),
+        # the target of composite (company_id, campaign_id) foreign keys: same tenant by design
+        UniqueConstraint("company_id", "id"),
     )
 
     name: Mapped[str] = mapped_column(String(200))
@@ -106,12 +109,28 @@ class CampaignMessage(IdMixin, TimestampMixin, TenantMixin, Base):
 
 
 class CampaignContact(IdMixin, TenantMixin, Base):
-    """An enrollment: one contact's way through one campaign."""
+    """An enrollment: one contact's way through one campaign.
+
+    Written in bulk (enrollment from criteria): ids are time-ordered (`uuid_v7()`), so the
+    primary key grows at its right end, and the foreign keys are composite tenant keys, one
+    check per parent that also proves the parent belongs to the same company.
+    """
 
     __tablename__ = "campaign_contacts"
     __table_args__ = (
-        UniqueConstraint("company_id", "campaign_id", "contact_id"),
-        Index(None, "company_id", "campaign_id", "status"),
+        # status included: counts by status per campaign are index-only scans of this index
+        UniqueConstraint("company_id", "campaign_id", "contact_id", postgresql_include=["status"]),
+        ForeignKeyConstraint(
+            ["company_id", "campaign_id"],
+            ["campaigns.company_id", "campaigns.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["company_id", "contact_id"],
+            ["contacts.company_id", "contacts.id"],
+            ondelete="CASCADE",
+        ),
+        # a contact's enrollments; also serves the cascade when a contact is deleted
         Index(None, "company_id", "contact_id"),
         # The delivery engine's claim query: due active enrollments, across companies.
         Index(
@@ -121,12 +140,11 @@ class CampaignContact(IdMixin, TenantMixin, Base):
         ),
     )
 
-    campaign_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("campaigns.id", ondelete="CASCADE")
-    )
-    contact_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("contacts.id", ondelete="CASCADE")
-    )
+    # The company is implied by the campaign's composite key (campaigns.company_id references
+    # companies), so no foreign key of its own: one check less per enrollment.
+    company_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    contact_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     lead_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("leads.id", ondelete="SET NULL")
     )
@@ -151,14 +169,35 @@ class CampaignContact(IdMixin, TenantMixin, Base):
 
 
 class CampaignActivity(IdMixin, TenantMixin, Base):
-    """Everything that happens to a contact: the source of timelines, analytics and scoring."""
+    """Everything that happens to a contact: the source of timelines, analytics and scoring.
+
+    Written in bulk (one `enrolled` row per enrollment): time-ordered ids and composite tenant
+    foreign keys, as for enrollments.
+    """
 
     __tablename__ = "campaign_activities"
     __table_args__ = (
+        ForeignKeyConstraint(
+            ["company_id", "campaign_id"],
+            ["campaigns.company_id", "campaigns.id"],
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["company_id", "contact_id"],
+            ["contacts.company_id", "contacts.id"],
+            ondelete="CASCADE",
+        ),
         Index(None, "company_id", "campaign_id", "occurred_at"),
         Index(None, "company_id", "contact_id", "occurred_at"),
         Index(None, "company_id", "activity_type", "occurred_at"),
-        Index(None, "company_id", "lead_id", "occurred_at"),
+        # most activities (enrollments, campaign sends) have no lead: they stay out of this one
+        Index(
+            "ix_campaign_activities_company_id_lead_id_occurred_at",
+            "company_id",
+            "lead_id",
+            "occurred_at",
+            postgresql_where=text("lead_id IS NOT NULL"),
+        ),
         Index(
             "uq_campaign_activities_company_id_external_id",
             "company_id",
@@ -168,12 +207,10 @@ class CampaignActivity(IdMixin, TenantMixin, Base):
         ),
     )
 
-    campaign_id: Mapped[uuid.UUID | None] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("campaigns.id", ondelete="CASCADE")
-    )
-    contact_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("contacts.id", ondelete="CASCADE")
-    )
+    # implied by the composite keys, as for enrollments
+    company_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    contact_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     lead_id: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("leads.id", ondelete="SET NULL")
     )

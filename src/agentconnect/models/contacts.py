@@ -43,6 +43,8 @@ class Contact(IdMixin, TimestampMixin, TenantMixin, Base):
     __table_args__ = (
         UniqueConstraint("company_id", "email"),
         UniqueConstraint("company_id", "phone"),
+        # the target of composite (company_id, contact_id) foreign keys: same tenant by design
+        UniqueConstraint("company_id", "id"),
         CheckConstraint("lead_score BETWEEN 0 AND 100", name="lead_score_range"),
         CheckConstraint("jsonb_typeof(tags) = 'array'", name="tags_is_array"),
         CheckConstraint("jsonb_typeof(custom_fields) = 'object'", name="custom_fields_is_object"),
