@@ -1,6 +1,6 @@
 """delivery engine
 
-Revision ID: 0010
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-24 01:00:24.459173
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0010"
+revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -230,9 +230,9 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(
-        op.f("ix_deliveries_company_id_contact_id_sent_at"),
+        op.f("ix_deliveries_company_id_contact_id_created_at"),
         "deliveries",
-        ["company_id", "contact_id", "sent_at"],
+        ["company_id", "contact_id", "created_at"],
         unique=False,
     )
     op.create_index(
@@ -280,7 +280,7 @@ def downgrade() -> None:
         postgresql_where=sa.text("status = 'sending'"),
     )
     op.drop_index(op.f("ix_deliveries_enrollment_id"), table_name="deliveries")
-    op.drop_index(op.f("ix_deliveries_company_id_contact_id_sent_at"), table_name="deliveries")
+    op.drop_index(op.f("ix_deliveries_company_id_contact_id_created_at"), table_name="deliveries")
     op.drop_index(op.f("ix_deliveries_company_id_campaign_id_status"), table_name="deliveries")
     op.drop_table("deliveries")
     op.drop_table("suppressions")

@@ -52,6 +52,11 @@ class ProviderError(Exception):
         self.retry_after = retry_after
 
 
+class CommitUncertain(ProviderError):
+    """The provider passed its point of no return but gave no verdict: the message may have
+    been accepted. The engine keeps it recorded as sent rather than risk a second copy."""
+
+
 class ChannelProvider(Protocol):
     name: str
 

@@ -68,7 +68,7 @@ class Delivery(IdMixin, TenantMixin, Base):
         ),
         Index(None, "company_id", "campaign_id", "status"),
         # The frequency cap: what a contact was sent recently, across campaigns.
-        Index(None, "company_id", "contact_id", "sent_at"),
+        Index(None, "company_id", "contact_id", "created_at"),
         Index(None, "enrollment_id"),
         # Replies and bounces name the message by its Message-ID (unique per delivery).
         Index(
