@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.world"]
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.world", "tests.fixtures.smtp"]

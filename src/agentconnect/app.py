@@ -12,6 +12,8 @@ from sqlalchemy import text
 from agentconnect import __version__
 from agentconnect.activities.endpoints import router as activities_router
 from agentconnect.campaigns.endpoints import router as campaigns_router
+from agentconnect.channels.email_webhooks import admin_router as email_webhook_admin_router
+from agentconnect.channels.email_webhooks import router as email_webhooks_router
 from agentconnect.channels.endpoints import router as channels_router
 from agentconnect.config import Settings, get_settings
 from agentconnect.contacts.endpoints import router as contacts_router
@@ -24,6 +26,7 @@ from agentconnect.migrations_runner import current_revision, head_revision
 from agentconnect.openapi import install_openapi
 from agentconnect.scoring.endpoints import router as scoring_router
 from agentconnect.tenancy.endpoints import router as tenancy_router
+from agentconnect.tracking.endpoints import router as tracking_router
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -68,6 +71,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(channels_router)
     app.include_router(conversations_router)
     app.include_router(activities_router)
+    app.include_router(email_webhook_admin_router)
+    app.include_router(email_webhooks_router)
+    app.include_router(tracking_router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:

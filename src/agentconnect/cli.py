@@ -115,7 +115,7 @@ async def _serve(server: Any, settings: Settings, with_worker: bool) -> None:
 
 @app.command("worker")
 def run_worker() -> None:
-    """Run the background worker (rescoring after interactions; delivery later)."""
+    """Run the background worker: the delivery engine and rescoring after interactions."""
     from agentconnect import worker
     from agentconnect.logging_setup import configure_logging
 

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     import_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    delivery_batch_size: int = Field(default=500, ge=1, le=10_000)
+    delivery_concurrency: int = Field(
+        default=20, ge=1, le=500, description="connections per company and channel"
+    )
+    delivery_lease_seconds: float = Field(
+        default=300, gt=0, description="how long a sender holds a delivery before it returns"
+    )
     twilio_api_base: AnyHttpUrl | None = None
     webhooks_allow_private_targets: bool = False
 

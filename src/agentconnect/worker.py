@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import procrastinate
@@ -10,30 +14,66 @@ from sqlalchemy import select
 
 from agentconnect.config import Settings
 from agentconnect.db import Database, database_url, plain_url
+from agentconnect.delivery.engine import Engine
+from agentconnect.delivery.scheduler import EngineSettings
+from agentconnect.delivery.sender import SenderSettings
 from agentconnect.models import Lead
 
 app = procrastinate.App(connector=procrastinate.PsycopgConnector())
 _database: Database | None = None
+_engine: Engine | None = None
 
 
 def configure(settings: Settings) -> Database:
-    """Point the queue and the tasks at the configured (or embedded) database."""
-    global _database
+    """Point the queue, the tasks and the delivery engine at the configured (or embedded)
+    database."""
+    global _database, _engine
     url = database_url(settings)
     connector = procrastinate.PsycopgConnector(conninfo=plain_url(url))
     # what App.replace_connector does, kept for the life of the process
     app.connector = connector
     app.job_manager.connector = connector
     _database = Database.from_url(url, pool_size=settings.db_pool_size)
+    _engine = Engine(_database, *engine_settings(settings))
     return _database
 
 
+def engine_settings(settings: Settings) -> tuple[EngineSettings, SenderSettings]:
+    engine = EngineSettings(
+        base_url=str(settings.base_url).rstrip("/"),
+        secret_key=settings.resolved_secret_key(),
+        batch_size=settings.delivery_batch_size,
+    )
+    sender = SenderSettings(
+        worker_id=f"{socket.gethostname()}:{os.getpid()}",
+        batch_size=settings.delivery_batch_size,
+        concurrency=settings.delivery_concurrency,
+        lease=timedelta(seconds=settings.delivery_lease_seconds),
+    )
+    return engine, sender
+
+
 async def run(*, wait: bool = True, install_signal_handlers: bool = True) -> None:
-    """Process jobs until stopped (or, with wait=False, until none are due)."""
+    """Process jobs and run the delivery engine until stopped (or, with wait=False, until no
+    job is due; the engine then does not run)."""
     async with app.open_async():
-        await app.run_worker_async(
-            queues=["scoring"], wait=wait, install_signal_handlers=install_signal_handlers
-        )
+        if not wait:
+            await app.run_worker_async(
+                queues=["scoring"], wait=False, install_signal_handlers=install_signal_handlers
+            )
+            return
+        assert _engine is not None, "configure() the worker before running it"
+        stop = asyncio.Event()
+        engine = asyncio.create_task(_engine.run_forever(stop))
+        try:
+            await app.run_worker_async(
+                queues=["scoring"], install_signal_handlers=install_signal_handlers
+            )
+        finally:
+            # The job worker stopped (a signal, or cancellation): let the engine finish its
+            # batch instead of cutting it off mid-transaction.
+            stop.set()
+            await engine
 
 
 @app.task(name="agentconnect.worker.rescore_contacts", queue="scoring", retry=3)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 from agentconnect.campaigns import schemas, service
 from agentconnect.campaigns.test_send import test_send
 from agentconnect.contacts.schemas import Contact
-from agentconnect.deps import ManagerDep, PrincipalDep, SessionDep
+from agentconnect.deps import ManagerDep, PrincipalDep, SecretKeyDep, SessionDep
 from agentconnect.kit.pagination import Page, PageDep
 from agentconnect.models import Campaign, CampaignStatus, CampaignType, EnrollmentStatus
 
@@ -271,9 +271,10 @@ async def resume(
 async def send_test(
     session: SessionDep,
     principal: ManagerDep,
+    secret: SecretKeyDep,
     campaign_id: CampaignId,
     body: schemas.TestSendRequest,
 ) -> schemas.TestSendResult:
     """Render a step for a contact (or sample data) and send it now to `to` only: no
-    enrollment, no activity, no analytics."""
-    return await test_send(session, principal, campaign_id, body)
+    enrollment, no activity, no analytics. A provider that refuses the message answers 502."""
+    return await test_send(session, principal, campaign_id, body, secret_key=secret)

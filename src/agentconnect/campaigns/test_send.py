@@ -12,7 +12,7 @@ from agentconnect.campaigns import schemas
 from agentconnect.campaigns.repository import StepRepository
 from agentconnect.campaigns.steps import with_article
 from agentconnect.channels.base import OutboundMessage
-from agentconnect.channels.registry import provider_for
+from agentconnect.channels.registry import send_now
 from agentconnect.delivery.context import render_context
 from agentconnect.delivery.renderer import SAMPLE_CONTEXT, render_message
 from agentconnect.errors import InvalidInput, NotFound
@@ -37,8 +37,12 @@ async def test_send(
     principal: Principal,
     campaign_id: uuid.UUID,
     request: schemas.TestSendRequest,
+    *,
+    secret_key: str | None,
 ) -> schemas.TestSendResult:
-    """No enrollment, no activity, no analytics: only the message to `to`."""
+    """No enrollment, no activity, no analytics: only the message to `to`.
+
+    `secret_key` (the app secret) unlocks the company's stored SMTP password."""
     principal.require(Role.MANAGER)
     step = await StepRepository(session, principal.company_id).get_in(
         campaign_id, request.message_id
@@ -73,8 +77,9 @@ async def test_send(
     else:
         context.update(render_context(None, None, company))
     rendered = render_message(subject, body, context, email=step.message_type == MessageType.EMAIL)
-    provider = await provider_for(session, principal.company_id, step.message_type)
-    result = await provider.send(
+    result = await send_now(
+        session,
+        principal.company_id,
         OutboundMessage(
             company_id=principal.company_id,
             channel=step.message_type,
@@ -83,7 +88,8 @@ async def test_send(
             body=rendered.body,
             html_body=rendered.html_body,
             metadata={"test": True, "campaign_id": str(campaign_id), "message_id": str(step.id)},
-        )
+        ),
+        secret_key=secret_key,
     )
     return schemas.TestSendResult(
         channel=step.message_type,

@@ -1,10 +1,17 @@
-"""What every channel provider offers: send one message, answer with the provider's id."""
+"""What every channel provider offers: send one message, answer with the provider's id.
+
+A provider whose protocol has a point of no return the engine can wait at (SMTP's final
+`.` after DATA) also offers `prepare`: the engine records the message as sent between
+`prepare` and `commit`, so a crash can neither lose a recorded message nor send one twice
+(docs/architecture.md, "Delivery engine").
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from agentconnect.models.enums import MessageType
 
@@ -18,6 +25,10 @@ class OutboundMessage:
     subject: str | None = None
     html_body: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Email: the Message-ID (without angle brackets) replies and bounces will quote.
+    message_id_header: str | None = None
+    # Email: extra headers (List-Unsubscribe, List-Unsubscribe-Post, ...).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -27,7 +38,47 @@ class ProviderResult:
     status: str = "sent"
 
 
+class ProviderError(Exception):
+    """A provider refused or failed to take a message.
+
+    `transient`: worth retrying later (timeouts, refused connections, SMTP 4xx, HTTP 429/5xx);
+    otherwise permanent (SMTP 5xx, an invalid address) and the delivery fails for good.
+    """
+
+    def __init__(self, reason: str, *, transient: bool, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+class CommitUncertain(ProviderError):
+    """The provider passed its point of no return but gave no verdict: the message may have
+    been accepted. The engine keeps it recorded as sent rather than risk a second copy."""
+
+
 class ChannelProvider(Protocol):
     name: str
 
     async def send(self, message: OutboundMessage) -> ProviderResult: ...
+
+
+class PreparedSend(Protocol):
+    """A message the provider holds just short of its point of no return."""
+
+    async def commit(self) -> ProviderResult:
+        """Pass the point of no return; ProviderError if the provider refuses it there."""
+        ...
+
+    async def abort(self) -> None:
+        """Drop the message: the provider never delivers it."""
+        ...
+
+
+@runtime_checkable
+class TwoPhaseProvider(Protocol):
+    name: str
+
+    async def send(self, message: OutboundMessage) -> ProviderResult: ...
+
+    async def prepare(self, message: OutboundMessage) -> PreparedSend: ...

@@ -1,42 +1,47 @@
-"""Channel endpoints: what the console provider recorded."""
+"""Channel endpoints: what the console provider recorded, and the email channel's settings."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from fastapi import APIRouter
 
-from agentconnect.deps import ManagerDep, SessionDep
+from agentconnect.channels import schemas, settings
+from agentconnect.channels.repository import ConsoleMessageRepository
+from agentconnect.deps import AdminDep, ManagerDep, SecretKeyDep, SessionDep
 from agentconnect.kit.pagination import Page, PageDep
-from agentconnect.kit.schemas import OutputSchema
-from agentconnect.models import ConsoleMessage, MessageType
-from agentconnect.tenancy.scoping import TenantRepository
+from agentconnect.models import ConsoleMessage
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
 
 
-class ConsoleMessageOut(OutputSchema):
-    id: Any
-    channel: MessageType
-    to_address: str
-    subject: str | None
-    body: str
-    html_body: str | None
-    created_at: datetime
-
-
-class ConsoleMessages(TenantRepository[ConsoleMessage]):
-    model = ConsoleMessage
-
-
-@router.get("/console/messages", response_model=Page[ConsoleMessageOut])
+@router.get("/console/messages", response_model=Page[schemas.ConsoleMessageOut])
 async def console_messages(
     session: SessionDep, principal: ManagerDep, page: PageDep
-) -> Page[ConsoleMessageOut]:
+) -> Page[schemas.ConsoleMessageOut]:
     """Messages the console provider recorded instead of sending, newest first."""
-    repo = ConsoleMessages(session, principal.company_id)
+    repo = ConsoleMessageRepository(session, principal.company_id)
     stmt = repo.select().order_by(ConsoleMessage.created_at.desc(), ConsoleMessage.id)
     rows, total = await repo.page(stmt, page.limit, page.offset)
-    items = [ConsoleMessageOut.model_validate(row) for row in rows]
+    items = [schemas.ConsoleMessageOut.model_validate(row) for row in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/email", response_model=schemas.EmailChannelSettings)
+async def get_email_settings(
+    session: SessionDep, principal: AdminDep
+) -> schemas.EmailChannelSettings:
+    """The company's email provider and its settings; `console` until configured. The
+    password is never shown: `password_set` says whether one is stored."""
+    return await settings.get_email_settings(session, principal)
+
+
+@router.put("/email", response_model=schemas.EmailChannelSettings)
+async def put_email_settings(
+    session: SessionDep,
+    principal: AdminDep,
+    secret: SecretKeyDep,
+    body: schemas.EmailChannelSettingsUpdate,
+) -> schemas.EmailChannelSettings:
+    """Replace the email settings. `provider: smtp` needs `host`, `port` and `from_email`
+    (and a password when `username` is set). Omitting `password` keeps the stored one,
+    `"password": null` clears it; it is stored encrypted and never returned."""
+    return await settings.put_email_settings(session, principal, body, secret_key=secret)

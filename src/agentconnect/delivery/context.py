@@ -13,8 +13,9 @@ _CONTACT_FIELDS = (
 
 
 def render_context(
-    contact: Contact | None, lead: Lead | None, company: Company | None
+    contact: Contact | Any | None, lead: Lead | Any | None, company: Company | Any | None
 ) -> dict[str, Any]:
+    """From ORM objects or from rows with the same column names (the engine reads rows)."""
     context: dict[str, Any] = {}
     if contact is not None:
         for field in _CONTACT_FIELDS:
@@ -25,7 +26,7 @@ def render_context(
         context["custom"] = dict(contact.custom_fields or {})
     if lead is not None:
         context["deal_value"] = lead.deal_value
-        context["stage"] = lead.stage.value
+        context["stage"] = getattr(lead.stage, "value", lead.stage)
         context["lead_title"] = lead.title
         context["currency"] = lead.currency
     if company is not None:

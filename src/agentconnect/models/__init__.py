@@ -9,6 +9,14 @@ from agentconnect.models.campaigns import (
     ConsoleMessage,
 )
 from agentconnect.models.contacts import Contact
+from agentconnect.models.delivery import (
+    ChannelSetting,
+    Delivery,
+    DeliveryStatus,
+    InboundEvent,
+    Suppression,
+    SuppressionReason,
+)
 from agentconnect.models.enums import (
     OPEN_LEAD_STAGES,
     ActivityType,
@@ -43,14 +51,18 @@ __all__ = [
     "CampaignMessage",
     "CampaignStatus",
     "CampaignType",
+    "ChannelSetting",
     "Company",
     "ConsoleMessage",
     "Contact",
     "Conversation",
     "ConversationChannel",
     "DelayUnit",
+    "Delivery",
+    "DeliveryStatus",
     "EnrollmentStatus",
     "GoalType",
+    "InboundEvent",
     "IntentMatch",
     "Lead",
     "LeadScore",
@@ -64,5 +76,7 @@ __all__ = [
     "ScoreType",
     "ScoringConfig",
     "StageChangeSource",
+    "Suppression",
+    "SuppressionReason",
     "User",
 ]

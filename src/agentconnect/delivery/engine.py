@@ -1,0 +1,124 @@
+"""The engine's loop: the scheduler and the sender side by side, plus upkeep.
+
+Every worker process runs one loop; any number of them share the work through `SKIP LOCKED`
+claims and leases. Time comes from a clock passed in, so tests run the engine over simulated
+time (`tick(now)`) and production over the wall clock (`run_forever`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentconnect.channels.base import ChannelProvider
+from agentconnect.channels.registry import provider_for
+from agentconnect.db import Database
+from agentconnect.delivery import repository as repo
+from agentconnect.delivery.scheduler import BatchOutcome, EngineSettings, Scheduler
+from agentconnect.delivery.sender import Sender, SenderSettings, SendOutcome
+from agentconnect.models.enums import MessageType
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class TickOutcome:
+    scheduled: BatchOutcome
+    sent: SendOutcome
+    leases_released: int = 0
+    campaigns_completed: int = 0
+
+
+class Engine:
+    def __init__(
+        self,
+        database: Database,
+        settings: EngineSettings,
+        sender_settings: SenderSettings | None = None,
+    ) -> None:
+        self.database = database
+        self.scheduler = Scheduler(settings)
+        self.sender = Sender(database, self._provider, sender_settings)
+
+    async def _provider(
+        self, session: AsyncSession, company_id: uuid.UUID, channel: MessageType
+    ) -> ChannelProvider:
+        return await provider_for(session, company_id, channel, self.scheduler.settings.secret_key)
+
+    async def schedule(self, now: datetime) -> BatchOutcome:
+        """Schedule every due enrollment, batch after batch (one transaction each)."""
+        total = BatchOutcome()
+        while True:
+            async with self.database.unit_of_work() as session:
+                batch = await self.scheduler.run_batch(session, now)
+            _add(total, batch)
+            if batch.claimed < self.scheduler.settings.batch_size:
+                return total
+
+    async def send(self, now: datetime) -> SendOutcome:
+        """Send every delivery due now, batch after batch."""
+        total = SendOutcome()
+        while True:
+            batch = await self.sender.run_batch(now)
+            _add(total, batch)
+            if batch.leased < self.sender.settings.batch_size:
+                return total
+
+    async def upkeep(self, now: datetime) -> tuple[int, int]:
+        """Return expired leases to the queue; complete campaigns with nothing left to do."""
+        async with self.database.unit_of_work() as session:
+            released = await repo.release_expired_leases(session, now)
+            completed = await repo.complete_finished_campaigns(session, now)
+        if released:
+            log.warning("returned %d deliveries with expired leases to the queue", released)
+        return released, completed
+
+    async def tick(self, now: datetime) -> TickOutcome:
+        """One full pass at the instant `now`: what the loop does, for a clock the caller
+        controls."""
+        released, _ = await self.upkeep(now)
+        scheduled = await self.schedule(now)
+        sent = await self.send(now)
+        _, completed = await self.upkeep(now)
+        return TickOutcome(scheduled, sent, released, completed)
+
+    async def run_forever(
+        self, stop: asyncio.Event, clock: Clock = wall_clock, idle_seconds: float = 1.0
+    ) -> None:
+        """Schedule and send until `stop` is set; sleep when there is nothing to do."""
+        # Often enough that a dead sender's leases come back soon after they expire.
+        upkeep_every = min(30.0, self.sender.settings.lease.total_seconds() / 2)
+        last_upkeep = 0.0
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            try:
+                if loop.time() - last_upkeep >= upkeep_every:
+                    await self.upkeep(clock())
+                    last_upkeep = loop.time()
+                scheduled = await self.schedule(clock())
+                sent = await self.send(clock())
+                busy = scheduled.claimed or sent.leased
+            except Exception:  # the loop must outlive a failed batch; the next one retries it
+                log.exception("delivery engine batch failed")
+                busy = 0
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+
+
+def _add(total: BatchOutcome | SendOutcome, batch: BatchOutcome | SendOutcome) -> None:
+    for name, value in vars(batch).items():
+        setattr(total, name, getattr(total, name) + value)

@@ -1,0 +1,415 @@
+"""The delivery engine's SQL: claiming due enrollments and queued deliveries, and writing the
+outcome of a batch in a handful of set-based statements.
+
+The engine works across companies (one queue for the installation), so these statements are
+not scoped to one tenant; each joins on `company_id` wherever rows of two tables meet.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+# --- the scheduler ------------------------------------------------------------------------------
+
+_CLAIM_ENROLLMENTS = text("""
+SELECT cc.id, cc.company_id, cc.campaign_id, cc.contact_id, cc.lead_id, cc.current_step,
+       cc.enrolled_at, cc.next_step_at, cc.variant_assignments,
+       c.goal_type, c.timezone AS campaign_timezone, c.quiet_hours AS campaign_quiet_hours,
+       c.send_time_optimization
+FROM campaign_contacts AS cc
+JOIN campaigns AS c ON c.id = cc.campaign_id AND c.company_id = cc.company_id
+WHERE cc.status = 'active' AND cc.next_step_at <= :now AND c.status = 'active'
+ORDER BY cc.next_step_at
+LIMIT :limit
+FOR UPDATE OF cc SKIP LOCKED
+""")
+
+
+async def claim_due_enrollments(session: AsyncSession, now: datetime, limit: int) -> Sequence[Any]:
+    """Due enrollments of active campaigns, locked until the transaction ends; rows another
+    worker holds are skipped, so workers never decide the same step twice."""
+    return (await session.execute(_CLAIM_ENROLLMENTS, {"now": now, "limit": limit})).all()
+
+
+async def steps_of(session: AsyncSession, campaign_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
+    stmt = text("""
+        SELECT id, company_id, campaign_id, sequence_order, message_type, delay_value,
+               delay_unit, subject, body, variants, send_window
+        FROM campaign_messages WHERE campaign_id = ANY(:ids)
+        ORDER BY campaign_id, sequence_order
+    """)
+    return (await session.execute(stmt, {"ids": list(campaign_ids)})).all()
+
+
+async def contacts_of(session: AsyncSession, contact_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
+    stmt = text("""
+        SELECT id, company_id, first_name, last_name, email, phone, company_name, job_title,
+               industry, company_size, timezone, lifecycle_stage, lead_source, custom_fields,
+               opt_in_status, do_not_contact
+        FROM contacts WHERE id = ANY(:ids)
+    """)
+    return (await session.execute(stmt, {"ids": list(contact_ids)})).all()
+
+
+async def leads_of(session: AsyncSession, lead_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
+    if not lead_ids:
+        return []
+    stmt = text(
+        "SELECT id, company_id, deal_value, stage, title, currency FROM leads WHERE id = ANY(:ids)"
+    )
+    return (await session.execute(stmt, {"ids": list(lead_ids)})).all()
+
+
+async def companies_of(session: AsyncSession, company_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
+    stmt = text("""
+        SELECT id, name, postal_address, default_timezone, settings
+        FROM companies WHERE id = ANY(:ids)
+    """)
+    return (await session.execute(stmt, {"ids": list(company_ids)})).all()
+
+
+async def suppressed(
+    session: AsyncSession, keys: Sequence[tuple[uuid.UUID, str, str]]
+) -> set[tuple[uuid.UUID, str, str]]:
+    """Which (company, channel, address) keys are suppressed."""
+    if not keys:
+        return set()
+    stmt = text("""
+        SELECT s.company_id, s.channel, s.address
+        FROM suppressions AS s
+        JOIN unnest(CAST(:companies AS uuid[]), CAST(:channels AS text[]),
+                    CAST(:addresses AS text[])) AS k(company_id, channel, address)
+          ON s.company_id = k.company_id AND s.channel = k.channel AND s.address = k.address
+    """)
+    rows = await session.execute(
+        stmt,
+        {
+            "companies": [k[0] for k in keys],
+            "channels": [k[1] for k in keys],
+            "addresses": [k[2] for k in keys],
+        },
+    )
+    return {(row[0], row[1], row[2]) for row in rows}
+
+
+async def goal_events(
+    session: AsyncSession,
+    company_ids: Sequence[uuid.UUID],
+    contact_ids: Sequence[uuid.UUID],
+    activity_types: Sequence[str],
+    since: datetime,
+) -> dict[tuple[uuid.UUID, str], datetime]:
+    """The latest time each contact had each kind of goal event, since `since`."""
+    if not contact_ids or not activity_types:
+        return {}
+    stmt = text("""
+        SELECT contact_id, activity_type, max(occurred_at)
+        FROM campaign_activities
+        WHERE company_id = ANY(:companies) AND contact_id = ANY(:contacts)
+          AND activity_type = ANY(:types) AND occurred_at >= :since
+        GROUP BY contact_id, activity_type
+    """)
+    params = {
+        "companies": list(company_ids),
+        "contacts": list(contact_ids),
+        "types": list(activity_types),
+        "since": since,
+    }
+    rows = await session.execute(stmt, params)
+    return {(row[0], row[1]): row[2] for row in rows}
+
+
+@dataclass(frozen=True)
+class RecentSends:
+    last_day: int
+    last_week: int
+    # The oldest send inside each period: when it leaves the period, the cap frees a slot.
+    oldest_in_day: datetime | None
+    oldest_in_week: datetime | None
+
+
+async def recent_sends(
+    session: AsyncSession,
+    company_ids: Sequence[uuid.UUID],
+    contact_ids: Sequence[uuid.UUID],
+    now: datetime,
+) -> dict[uuid.UUID, RecentSends]:
+    """Messages queued or sent to each contact in the last day and week, across campaigns."""
+    stmt = text("""
+        SELECT contact_id,
+               count(*) FILTER (WHERE created_at > CAST(:now AS timestamptz) - interval '1 day'),
+               count(*),
+               min(created_at) FILTER (
+                   WHERE created_at > CAST(:now AS timestamptz) - interval '1 day'),
+               min(created_at)
+        FROM deliveries
+        WHERE company_id = ANY(:companies) AND contact_id = ANY(:contacts)
+          AND created_at > CAST(:now AS timestamptz) - interval '7 days'
+          AND status IN ('queued', 'sending', 'sent', 'delivered')
+        GROUP BY contact_id
+    """)
+    params = {"companies": list(company_ids), "contacts": list(contact_ids), "now": now}
+    rows = await session.execute(stmt, params)
+    return {row[0]: RecentSends(row[1], row[2], row[3], row[4]) for row in rows}
+
+
+async def preferred_hours(
+    session: AsyncSession,
+    company_ids: Sequence[uuid.UUID],
+    contact_ids: Sequence[uuid.UUID],
+    since: datetime,
+) -> dict[uuid.UUID, tuple[datetime, ...]]:
+    """When each contact opened, clicked or replied lately (the engine turns these instants
+    into the contact's most engaged hour of the week, in the contact's time zone)."""
+    if not contact_ids:
+        return {}
+    stmt = text("""
+        SELECT contact_id, array_agg(occurred_at ORDER BY occurred_at DESC)
+        FROM (
+            SELECT contact_id, occurred_at,
+                   row_number() OVER (PARTITION BY contact_id ORDER BY occurred_at DESC) AS n
+            FROM campaign_activities
+            WHERE company_id = ANY(:companies) AND contact_id = ANY(:contacts)
+              AND occurred_at >= :since
+              AND activity_type IN ('email_opened', 'email_clicked', 'email_replied',
+                                    'sms_replied', 'whatsapp_replied')
+              AND coalesce(metadata ->> 'prefetched', 'false') <> 'true'
+        ) AS recent
+        WHERE n <= 50
+        GROUP BY contact_id
+    """)
+    params = {"companies": list(company_ids), "contacts": list(contact_ids), "since": since}
+    rows = await session.execute(stmt, params)
+    return {row[0]: tuple(row[1]) for row in rows}
+
+
+async def company_engagement_instants(
+    session: AsyncSession, company_ids: Sequence[uuid.UUID], since: datetime
+) -> dict[uuid.UUID, tuple[datetime, ...]]:
+    """A sample of each company's recent engagement instants: the fallback for contacts with
+    no history of their own."""
+    if not company_ids:
+        return {}
+    stmt = text("""
+        SELECT company_id, array_agg(occurred_at)
+        FROM (
+            SELECT company_id, occurred_at,
+                   row_number() OVER (PARTITION BY company_id ORDER BY occurred_at DESC) AS n
+            FROM campaign_activities
+            WHERE company_id = ANY(:companies) AND occurred_at >= :since
+              AND activity_type IN ('email_opened', 'email_clicked', 'email_replied')
+              AND coalesce(metadata ->> 'prefetched', 'false') <> 'true'
+        ) AS recent
+        WHERE n <= 2000
+        GROUP BY company_id
+    """)
+    rows = await session.execute(stmt, {"companies": list(company_ids), "since": since})
+    return {row[0]: tuple(row[1]) for row in rows}
+
+
+async def insert_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Queue deliveries; a dedupe key that exists already is left alone. Returns the keys
+    that were inserted."""
+    if not rows:
+        return set()
+    stmt = text("""
+        INSERT INTO deliveries (id, company_id, campaign_id, enrollment_id, contact_id, lead_id,
+                                message_id, step_order, channel, variant, dedupe_key, status,
+                                to_address, subject, body_text, body_html, details, not_before,
+                                attempts, message_id_header)
+        SELECT d.id, d.company_id, d.campaign_id, d.enrollment_id, d.contact_id, d.lead_id,
+               d.message_id, d.step_order, d.channel, d.variant, d.dedupe_key, 'queued',
+               d.to_address, d.subject, d.body_text, d.body_html, d.details, d.not_before, 0,
+               d.message_id_header
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS d(
+            id uuid, company_id uuid, campaign_id uuid, enrollment_id uuid, contact_id uuid,
+            lead_id uuid, message_id uuid, step_order int, channel text, variant text,
+            dedupe_key text, to_address text, subject text, body_text text, body_html text,
+            details jsonb, not_before timestamptz, message_id_header text)
+        ON CONFLICT (company_id, dedupe_key) DO NOTHING
+        RETURNING dedupe_key
+    """)
+    result = await session.execute(stmt, {"rows": json.dumps(list(rows), default=str)})
+    return {row[0] for row in result}
+
+
+async def update_enrollments(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Advance, hold, complete or end the claimed enrollments, all in one statement."""
+    if not rows:
+        return
+    stmt = text("""
+        UPDATE campaign_contacts AS cc
+        SET status = u.status, current_step = u.current_step, next_step_at = u.next_step_at,
+            completed_at = coalesce(u.completed_at, cc.completed_at),
+            exited_at = coalesce(u.exited_at, cc.exited_at),
+            exit_reason = coalesce(u.exit_reason, cc.exit_reason),
+            variant_assignments = cc.variant_assignments || u.variant_assignments,
+            updated_at = now()
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS u(
+            id uuid, status text, current_step int, next_step_at timestamptz,
+            completed_at timestamptz, exited_at timestamptz, exit_reason text,
+            variant_assignments jsonb)
+        WHERE cc.id = u.id
+    """)
+    await session.execute(stmt, {"rows": json.dumps(list(rows), default=str)})
+
+
+async def insert_activities(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    stmt = text("""
+        INSERT INTO campaign_activities (id, company_id, campaign_id, contact_id, lead_id,
+                                         message_id, variant, activity_type, occurred_at, metadata)
+        SELECT coalesce(a.id, gen_random_uuid()), a.company_id, a.campaign_id, a.contact_id,
+               a.lead_id, a.message_id, a.variant, a.activity_type, a.occurred_at, a.metadata
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS a(
+            id uuid, company_id uuid, campaign_id uuid, contact_id uuid, lead_id uuid,
+            message_id uuid, variant text, activity_type text, occurred_at timestamptz,
+            metadata jsonb)
+    """)
+    await session.execute(stmt, {"rows": json.dumps(list(rows), default=str)})
+
+
+# --- the sender ---------------------------------------------------------------------------------
+
+_CLAIM_DELIVERIES = text("""
+UPDATE deliveries AS d
+SET status = 'sending', lease_expires_at = :lease_until, leased_by = :worker,
+    attempts = d.attempts + 1, updated_at = now()
+FROM (
+    SELECT q.id FROM deliveries AS q
+    JOIN campaigns AS c ON c.id = q.campaign_id AND c.company_id = q.company_id
+    WHERE q.status = 'queued' AND q.not_before <= :now AND c.status = 'active'
+    ORDER BY q.not_before
+    LIMIT :limit
+    FOR UPDATE OF q SKIP LOCKED
+) AS claimed
+WHERE d.id = claimed.id
+RETURNING d.id, d.company_id, d.campaign_id, d.enrollment_id, d.contact_id, d.lead_id,
+          d.message_id, d.step_order, d.channel, d.variant, d.to_address, d.subject,
+          d.body_text, d.body_html, d.details, d.attempts, d.message_id_header
+""")
+
+
+async def lease_queued(
+    session: AsyncSession, now: datetime, lease_until: datetime, worker: str, limit: int
+) -> Sequence[Any]:
+    """Queued deliveries of active campaigns whose time has come, marked `sending` under a
+    lease. A paused campaign's deliveries stay queued until it resumes."""
+    params = {"now": now, "lease_until": lease_until, "worker": worker, "limit": limit}
+    return (await session.execute(_CLAIM_DELIVERIES, params)).all()
+
+
+async def record_sent(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Sent: the delivery, its `*_sent` activity and the contact's last_contacted_at."""
+    if not rows:
+        return
+    payload = {"rows": json.dumps(list(rows), default=str)}
+    await session.execute(
+        text("""
+        UPDATE deliveries AS d
+        SET status = 'sent', sent_at = s.sent_at, provider = s.provider,
+            provider_message_id = s.provider_message_id, lease_expires_at = NULL,
+            last_error = NULL, updated_at = now()
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS s(
+            id uuid, sent_at timestamptz, provider text, provider_message_id text)
+        WHERE d.id = s.id AND d.status = 'sending'
+        """),
+        payload,
+    )
+    await session.execute(
+        text("""
+        UPDATE contacts AS c SET last_contacted_at = s.sent_at
+        FROM (SELECT contact_id, max(sent_at) AS sent_at
+              FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(contact_id uuid,
+                                                                 sent_at timestamptz)
+              GROUP BY contact_id) AS s
+        WHERE c.id = s.contact_id
+          AND (c.last_contacted_at IS NULL OR c.last_contacted_at < s.sent_at)
+        """),
+        payload,
+    )
+
+
+async def record_retry(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Back to the queue after a transient failure, not before the given time."""
+    if not rows:
+        return
+    await session.execute(
+        text("""
+        UPDATE deliveries AS d
+        SET status = 'queued', not_before = r.not_before, last_error = r.error,
+            lease_expires_at = NULL, leased_by = NULL, updated_at = now()
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+            id uuid, not_before timestamptz, error text)
+        WHERE d.id = r.id
+        """),
+        {"rows": json.dumps(list(rows), default=str)},
+    )
+
+
+async def record_failed(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    await session.execute(
+        text("""
+        UPDATE deliveries AS d
+        SET status = 'failed', failed_at = r.failed_at, last_error = r.error,
+            lease_expires_at = NULL, updated_at = now()
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+            id uuid, failed_at timestamptz, error text)
+        WHERE d.id = r.id
+        """),
+        {"rows": json.dumps(list(rows), default=str)},
+    )
+
+
+async def delete_activities(session: AsyncSession, activity_ids: Sequence[uuid.UUID]) -> None:
+    if activity_ids:
+        await session.execute(
+            text("DELETE FROM campaign_activities WHERE id = ANY(:ids)"),
+            {"ids": list(activity_ids)},
+        )
+
+
+async def release_expired_leases(session: AsyncSession, now: datetime) -> int:
+    """Deliveries still `sending` after their lease ran out: their sender died before it
+    recorded them sent. A two-phase provider never passed its point of no return for them
+    (that happens only after `sent` is committed), so they go back to the queue."""
+    result = await session.execute(
+        text("""
+        UPDATE deliveries SET status = 'queued', lease_expires_at = NULL, leased_by = NULL,
+                              last_error = 'lease expired: the sender stopped', updated_at = now()
+        WHERE status = 'sending' AND lease_expires_at < :now
+        """),
+        {"now": now},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def complete_finished_campaigns(session: AsyncSession, now: datetime) -> int:
+    """Active campaigns with nothing left to do: no enrollment still going, nothing queued."""
+    result = await session.execute(
+        text("""
+        UPDATE campaigns AS c SET status = 'completed', completed_at = :now, updated_at = now()
+        WHERE c.status = 'active'
+          AND EXISTS (SELECT 1 FROM campaign_contacts AS cc
+                      WHERE cc.campaign_id = c.id AND cc.company_id = c.company_id)
+          AND NOT EXISTS (SELECT 1 FROM campaign_contacts AS cc
+                          WHERE cc.campaign_id = c.id AND cc.company_id = c.company_id
+                            AND cc.status IN ('active', 'paused'))
+          AND NOT EXISTS (SELECT 1 FROM deliveries AS d
+                          WHERE d.campaign_id = c.id AND d.company_id = c.company_id
+                            AND d.status IN ('queued', 'sending'))
+        """),
+        {"now": now},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

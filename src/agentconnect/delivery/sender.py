@@ -1,0 +1,362 @@
+"""The sender: leases queued deliveries and hands them to the company's provider.
+
+Exactly once, without distributed transactions:
+- a delivery is leased (`sending`, with an expiry) in its own short transaction;
+- a provider that can stop just short of its point of no return (SMTP before the final `.`
+  of DATA) is *prepared*, then the delivery is committed as `sent` with its activity, and only
+  then does the provider pass that point. A crash before the commit leaves the message
+  undelivered and the lease expires back to the queue; a crash after it leaves the message
+  recorded, and the provider finishes it or the server discards it — never a second copy;
+- the console provider writes into the same transaction as the `sent` record;
+- other providers send, then record; a crash in between is reconciled when the lease expires.
+
+Transient failures go back to the queue with exponential backoff and jitter; permanent ones
+fail the delivery with the reason and a `message_failed` activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentconnect.channels.base import (
+    ChannelProvider,
+    CommitUncertain,
+    OutboundMessage,
+    PreparedSend,
+    ProviderError,
+    ProviderResult,
+    TwoPhaseProvider,
+)
+from agentconnect.db import Database
+from agentconnect.delivery import repository as repo
+from agentconnect.models.enums import ActivityType, MessageType
+
+log = logging.getLogger(__name__)
+
+SENT_ACTIVITY = {
+    MessageType.EMAIL: ActivityType.EMAIL_SENT,
+    MessageType.SMS: ActivityType.SMS_SENT,
+    MessageType.WHATSAPP: ActivityType.WHATSAPP_SENT,
+    MessageType.VOICE: ActivityType.CALL_INITIATED,
+}
+
+# Makes a provider for a company's channel inside the given session (the console provider
+# writes through it; real providers only read their settings).
+ProviderFactory = Callable[[AsyncSession, uuid.UUID, MessageType], Awaitable[ChannelProvider]]
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    worker_id: str = "worker"
+    batch_size: int = 500
+    # Messages in flight at once per company and channel (one provider connection each).
+    concurrency: int = 20
+    lease: timedelta = timedelta(minutes=5)
+    max_attempts: int = 8
+    retry_base: timedelta = timedelta(seconds=30)
+    retry_cap: timedelta = timedelta(hours=2)
+    # Messages per second a company may send per channel (None: as fast as the lanes go).
+    rate_per_second: dict[MessageType, float] = field(default_factory=dict)
+
+
+class RateLimiter:
+    """A token bucket: at most `rate` acquisitions per second on average, bursts of one."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            wait = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+@dataclass
+class SendOutcome:
+    leased: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+@dataclass
+class _Result:
+    """What became of one delivery in a round."""
+
+    row: Any
+    result: ProviderResult | None = None
+    error: ProviderError | None = None
+    prepared: PreparedSend | None = None
+
+
+@dataclass
+class _Group:
+    company_id: uuid.UUID
+    channel: MessageType
+    rows: list[Any] = field(default_factory=list)
+
+
+class Sender:
+    def __init__(
+        self,
+        database: Database,
+        providers: ProviderFactory,
+        settings: SenderSettings | None = None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.database = database
+        self.providers = providers
+        self.settings = settings or SenderSettings()
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        self._limiters: dict[tuple[uuid.UUID, MessageType], RateLimiter] = {}
+
+    async def run_batch(self, now: datetime) -> SendOutcome:
+        """Lease one batch of due deliveries and send them."""
+        async with self.database.unit_of_work() as session:
+            rows = await repo.lease_queued(
+                session,
+                now,
+                now + self.settings.lease,
+                self.settings.worker_id,
+                self.settings.batch_size,
+            )
+        outcome = SendOutcome(leased=len(rows))
+        groups: dict[tuple[uuid.UUID, str], _Group] = {}
+        for row in rows:
+            key = (row.company_id, row.channel)
+            groups.setdefault(key, _Group(row.company_id, MessageType(row.channel))).rows.append(
+                row
+            )
+        for group in groups.values():
+            await self._send_group(group, now, outcome)
+        return outcome
+
+    async def _send_group(self, group: _Group, now: datetime, outcome: SendOutcome) -> None:
+        lanes: list[ChannelProvider] = []
+        try:
+            async with self.database.unit_of_work() as session:
+                first = await self.providers(session, group.company_id, group.channel)
+            if not isinstance(first, TwoPhaseProvider) and first.name == "console":
+                await self._send_in_transaction(group, now, outcome)
+                return
+            lanes.append(first)
+            width = min(self.settings.concurrency, len(group.rows))
+            while len(lanes) < width:
+                async with self.database.unit_of_work() as session:
+                    lanes.append(await self.providers(session, group.company_id, group.channel))
+            limiter = self._limiter(group)
+            for start in range(0, len(group.rows), width):
+                rows = group.rows[start : start + width]
+                await self._round(lanes, rows, now, outcome, limiter)
+        finally:
+            for lane in lanes:
+                close = getattr(lane, "close", None)
+                if close is not None:
+                    await close()
+
+    async def _send_in_transaction(
+        self, group: _Group, now: datetime, outcome: SendOutcome
+    ) -> None:
+        """The console provider records inside the database: message and `sent` commit
+        together."""
+        async with self.database.unit_of_work() as session:
+            provider = await self.providers(session, group.company_id, group.channel)
+            results = []
+            for row in group.rows:
+                try:
+                    results.append(_Result(row, result=await provider.send(_message(row))))
+                except ProviderError as error:
+                    results.append(_Result(row, error=error))
+            await self._record(session, results, now, outcome)
+
+    async def _round(
+        self,
+        lanes: Sequence[ChannelProvider],
+        rows: Sequence[Any],
+        now: datetime,
+        outcome: SendOutcome,
+        limiter: RateLimiter | None,
+    ) -> None:
+        two_phase = all(isinstance(lane, TwoPhaseProvider) for lane in lanes)
+        if two_phase:
+            results = await asyncio.gather(
+                *(
+                    _prepare(lane, row, limiter)  # type: ignore[arg-type]
+                    for lane, row in zip(lanes, rows, strict=False)
+                )
+            )
+            async with self.database.unit_of_work() as session:
+                sent_ids = await self._record(session, results, now, outcome)
+            # Recorded as sent: now, and only now, past the point of no return.
+            committed = await asyncio.gather(*(_commit(r) for r in results if r.prepared))
+            for item in committed:
+                if isinstance(item.error, CommitUncertain):
+                    log.warning("delivery %s: %s; kept as sent", item.row.id, item.error.reason)
+            refused = [
+                r
+                for r in committed
+                if r.error is not None and not isinstance(r.error, CommitUncertain)
+            ]
+            if refused:
+                async with self.database.unit_of_work() as session:
+                    await repo.delete_activities(session, [sent_ids[r.row.id] for r in refused])
+                    outcome.sent -= len(refused)
+                    await self._record(session, refused, now, outcome)
+            return
+        results = await asyncio.gather(
+            *(_send(lane, row, limiter) for lane, row in zip(lanes, rows, strict=False))
+        )
+        async with self.database.unit_of_work() as session:
+            await self._record(session, results, now, outcome)
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        results: Sequence[_Result],
+        now: datetime,
+        outcome: SendOutcome,
+    ) -> dict[uuid.UUID, uuid.UUID]:
+        """Write what happened; returns the id of each sent delivery's activity."""
+        sent, retries, failures, activities = [], [], [], []
+        activity_ids: dict[uuid.UUID, uuid.UUID] = {}
+        for item in results:
+            row = item.row
+            base = {
+                "company_id": row.company_id,
+                "campaign_id": row.campaign_id,
+                "contact_id": row.contact_id,
+                "lead_id": row.lead_id,
+                "message_id": row.message_id,
+                "variant": row.variant,
+                "occurred_at": now,
+            }
+            if item.error is None:
+                provider_id = item.result.provider_message_id if item.result else None
+                sent.append(
+                    {
+                        "id": row.id,
+                        "sent_at": now,
+                        "contact_id": row.contact_id,
+                        "provider": item.result.provider if item.result else None,
+                        "provider_message_id": provider_id,
+                    }
+                )
+                activity_ids[row.id] = uuid.uuid4()
+                activities.append(
+                    {
+                        **base,
+                        "id": activity_ids[row.id],
+                        "activity_type": SENT_ACTIVITY[MessageType(row.channel)],
+                        "metadata": {"delivery_id": str(row.id), "step": row.step_order},
+                    }
+                )
+            elif item.error.transient and row.attempts < self.settings.max_attempts:
+                retries.append(
+                    {
+                        "id": row.id,
+                        "error": item.error.reason,
+                        "not_before": now + self._backoff(row.attempts, item.error),
+                    }
+                )
+            else:
+                reason = item.error.reason
+                if item.error.transient:
+                    reason = f"gave up after {row.attempts} attempts: {reason}"
+                failures.append({"id": row.id, "failed_at": now, "error": reason})
+                activities.append(
+                    {
+                        **base,
+                        "activity_type": ActivityType.MESSAGE_FAILED,
+                        "metadata": {
+                            "delivery_id": str(row.id),
+                            "reason": reason,
+                            "step": row.step_order,
+                        },
+                    }
+                )
+        await repo.record_sent(session, sent)
+        await repo.record_retry(session, retries)
+        await repo.record_failed(session, failures)
+        await repo.insert_activities(session, activities)
+        outcome.sent += len(sent)
+        outcome.retried += len(retries)
+        outcome.failed += len(failures)
+        return activity_ids
+
+    def _limiter(self, group: _Group) -> RateLimiter | None:
+        rate = self.settings.rate_per_second.get(group.channel)
+        if rate is None:
+            return None
+        key = (group.company_id, group.channel)
+        if key not in self._limiters:
+            self._limiters[key] = RateLimiter(rate)
+        return self._limiters[key]
+
+    def _backoff(self, attempts: int, error: ProviderError) -> timedelta:
+        if error.retry_after is not None:
+            return timedelta(seconds=error.retry_after)
+        base = self.settings.retry_base * (2 ** max(attempts - 1, 0))
+        capped = min(base, self.settings.retry_cap).total_seconds()
+        # Jitter spreads the retries of a batch that failed together.
+        return timedelta(seconds=capped * self.rng.uniform(0.5, 1.5))
+
+
+def _message(row: Any) -> OutboundMessage:
+    details = row.details or {}
+    return OutboundMessage(
+        company_id=row.company_id,
+        channel=MessageType(row.channel),
+        to=row.to_address,
+        body=row.body_text,
+        subject=row.subject,
+        html_body=row.body_html,
+        metadata={"delivery_id": str(row.id), "campaign_id": str(row.campaign_id)},
+        message_id_header=row.message_id_header,
+        headers=details.get("headers", {}),
+    )
+
+
+async def _prepare(lane: TwoPhaseProvider, row: Any, limiter: RateLimiter | None) -> _Result:
+    if limiter is not None:
+        await limiter.acquire()
+    try:
+        prepared = await lane.prepare(_message(row))
+    except ProviderError as error:
+        return _Result(row, error=error)
+    # What is recorded before the point of no return: the provider's id is the Message-ID.
+    provisional = ProviderResult(lane.name, row.message_id_header or str(row.id))
+    return _Result(row, result=provisional, prepared=prepared)
+
+
+async def _commit(item: _Result) -> _Result:
+    assert item.prepared is not None
+    try:
+        item.result = await item.prepared.commit()
+    except ProviderError as error:
+        item.error = error
+    return item
+
+
+async def _send(lane: ChannelProvider, row: Any, limiter: RateLimiter | None) -> _Result:
+    if limiter is not None:
+        await limiter.acquire()
+    try:
+        return _Result(row, result=await lane.send(_message(row)))
+    except ProviderError as error:
+        return _Result(row, error=error)

@@ -1,0 +1,1 @@
+"""Email tracking: open pixel, click redirect and unsubscribe, behind signed tokens."""

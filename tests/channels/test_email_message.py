@@ -1,0 +1,79 @@
+"""MIME building (channels/email_message.py), without a server."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import uuid
+
+import pytest
+
+from agentconnect.channels.base import OutboundMessage
+from agentconnect.channels.email_message import EmailSender, build_email
+from agentconnect.models import MessageType
+
+
+def outbound(**fields: object) -> OutboundMessage:
+    values: dict[str, object] = {
+        "company_id": uuid.uuid4(),
+        "channel": MessageType.EMAIL,
+        "to": "lead@example.com",
+        "subject": "Hello",
+        "body": "Hi",
+    }
+    values.update(fields)
+    return OutboundMessage(**values)  # type: ignore[arg-type]
+
+
+def reparse(raw: bytes) -> email.message.EmailMessage:
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, email.message.EmailMessage)
+    return parsed
+
+
+def test_non_ascii_display_name_and_subject_are_encoded_words() -> None:
+    msg = build_email(outbound(subject="Ça va? 👋"), EmailSender("crm@example.com", "Zoë Müller"))
+    raw = msg.as_bytes()
+    assert raw.isascii()
+    assert b"=?utf-8?" in raw
+    back = reparse(raw)
+    assert str(back["From"]) == "Zoë Müller <crm@example.com>"
+    assert str(back["Subject"]) == "Ça va? 👋"
+
+
+def test_display_name_with_specials_is_quoted() -> None:
+    msg = build_email(outbound(), EmailSender("crm@example.com", 'ACME, Inc. "Sales"'))
+    back = reparse(msg.as_bytes())
+    assert back["From"].addresses[0].display_name == 'ACME, Inc. "Sales"'
+    assert back["From"].addresses[0].addr_spec == "crm@example.com"
+
+
+def test_line_breaks_in_subject_cannot_inject_headers() -> None:
+    msg = build_email(outbound(subject="Hi\r\nBcc: victim@example.com"), EmailSender("a@b.co"))
+    back = reparse(msg.as_bytes())
+    assert back["Bcc"] is None
+    assert str(back["Subject"]) == "Hi Bcc: victim@example.com"
+
+
+def test_message_id_given_or_generated() -> None:
+    given = build_email(outbound(message_id_header="abc.123@crm.example"), EmailSender("a@b.co"))
+    assert given["Message-ID"] == "<abc.123@crm.example>"
+    made = build_email(outbound(), EmailSender("a@b.co"))
+    assert str(made["Message-ID"]).startswith("<")
+    assert str(made["Message-ID"]).endswith("@b.co>")
+
+
+def test_html_makes_multipart_alternative_text_first() -> None:
+    msg = build_email(outbound(html_body="<p>Hi</p>"), EmailSender("a@b.co"))
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Bad Name": "x"}, {"From": "evil@example.com"}, {"X-Ok": "line\nbreak"}],
+    ids=["bad name", "reserved", "line break"],
+)
+def test_unsafe_extra_headers_are_refused(headers: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="header"):
+        build_email(outbound(headers=headers), EmailSender("a@b.co"))
