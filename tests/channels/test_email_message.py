@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from agentconnect.channels.base import OutboundMessage
-from agentconnect.channels.email_message import EmailSender, build_email
+from agentconnect.channels.email_message import EmailSender, build_email, email_bytes
 from agentconnect.models import MessageType
 
 
@@ -77,3 +77,56 @@ def test_html_makes_multipart_alternative_text_first() -> None:
 def test_unsafe_extra_headers_are_refused(headers: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="header"):
         build_email(outbound(headers=headers), EmailSender("a@b.co"))
+
+
+_SAMPLES = [
+    {"subject": "Hello", "body": "Hi", "html_body": None},
+    {"subject": "Ça va? 👋 " * 12, "body": "Grüße,\n.dot line\nend", "html_body": "<p>Grüße</p>"},
+    {"subject": "x" * 300, "body": "long " * 400, "html_body": "<p>" + "y" * 1200 + "</p>"},
+    {"subject": "Line\r\nbreak", "body": "a\r\nb\rc\n", "html_body": "<b>html</b>"},
+]
+
+
+@pytest.mark.parametrize("sample", _SAMPLES)
+@pytest.mark.parametrize(
+    "sender",
+    [
+        EmailSender("crm@example.com"),
+        EmailSender("crm@example.com", 'Zoë Müller, "Sales"', "reply@example.com"),
+    ],
+)
+def test_the_fast_writer_says_what_build_email_says(
+    sample: dict[str, str | None], sender: EmailSender
+) -> None:
+    message = outbound(
+        **sample,
+        headers={
+            "List-Unsubscribe": "<mailto:u@example.com>, <https://x.example/u/" + "t" * 60 + ">",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+    fast = email_bytes(message, sender, message_id="abc@example.com")
+    assert fast.isascii()
+    assert all(len(line) <= 998 for line in fast.split(b"\r\n"))
+    assert b"\n" not in fast.replace(b"\r\n", b"")
+    slow = reparse(build_email(message, sender, message_id="abc@example.com").as_bytes())
+    got = reparse(fast)
+    for name in (
+        "From",
+        "To",
+        "Subject",
+        "Message-ID",
+        "Reply-To",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+    ):
+        assert str(got[name]) == str(slow[name]), name
+    for kind in ("plain", "html"):
+        slow_part, got_part = slow.get_body((kind,)), got.get_body((kind,))
+        if slow_part is None:
+            assert got_part is None or kind == "plain"
+            continue
+        assert got_part is not None
+        assert got_part.get_content().replace("\r\n", "\n").rstrip("\n") == (
+            slow_part.get_content().replace("\r\n", "\n").rstrip("\n")
+        )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import binascii
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, formataddr, make_msgid
 
 from agentconnect.channels.base import OutboundMessage
 
@@ -83,3 +86,86 @@ def build_email(
     if message.html_body is not None:
         msg.add_alternative(message.html_body, subtype="html", cte=_cte(message.html_body))
     return msg
+
+
+# --- the engine's fast path ---------------------------------------------------------------------
+#
+# The stdlib's EmailMessage parses every header as it is set and refolds it as it is written:
+# about 2.5 ms of CPU per message, more than everything else the engine does for a message.
+# `email_bytes` writes the same message directly (RFC 5322 and 2045-2047), for the sender; the
+# tests parse its output and compare it with build_email's.
+
+_FOLD_AT = 76
+
+
+def _header(name: str, value: str) -> bytes:
+    """One header, folded at spaces when it is long; RFC 2047 encoded-words when it is not
+    ASCII, or when a word is too long for a line."""
+    if value.isascii():
+        if len(name) + len(value) + 2 <= _FOLD_AT:
+            return f"{name}: {value}\r\n".encode("ascii")
+        lines, current = [], f"{name}:"
+        for word in value.split(" "):
+            if current != f"{name}:" and len(current) + 1 + len(word) > _FOLD_AT:
+                lines.append(current)
+                current = ""
+            current += " " + word
+        lines.append(current)
+        if all(len(line) <= 998 for line in lines):
+            return ("\r\n".join(lines) + "\r\n").encode("ascii")
+    encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n", maxlinelen=_FOLD_AT)
+    return f"{name}: {encoded}\r\n".encode("ascii")
+
+
+def _address_header(name: str, addr_spec: str, display_name: str | None = None) -> bytes:
+    formatted = formataddr((_one_line(display_name or ""), addr_spec), charset="utf-8")
+    return f"{name}: {formatted}\r\n".encode("ascii")
+
+
+def _body_part(text: str, subtype: str) -> bytes:
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    head = f'Content-Type: text/{subtype}; charset="utf-8"\r\n'.encode("ascii")
+    if data.isascii() and all(len(line) <= 998 for line in data.split(b"\n")):
+        body = data.replace(b"\n", b"\r\n")
+        return head + b"Content-Transfer-Encoding: 7bit\r\n\r\n" + body + b"\r\n"
+    quoted = binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+    return head + b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + quoted + b"\r\n"
+
+
+def email_bytes(message: OutboundMessage, sender: EmailSender, *, message_id: str) -> bytes:
+    """The message as `build_email` builds it, serialised with CRLF line ends, written
+    directly. ValueError for a header that cannot be written safely (as build_email)."""
+    lines = [
+        _address_header("From", sender.from_email, sender.from_name),
+        _address_header("To", message.to),
+        _header("Subject", _one_line(message.subject or "")),
+        _header("Date", format_datetime(datetime.now(UTC))),
+        _header("Message-ID", f"<{message_id}>"),
+    ]
+    if sender.reply_to:
+        lines.append(_address_header("Reply-To", sender.reply_to))
+    for name, value in message.headers.items():
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid header name")
+        if name.lower() in _RESERVED:
+            raise ValueError(f"the {name} header is set by the builder, not by extra headers")
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"the {name} header contains a line break")
+        lines.append(_header(name, value))
+    lines.append(b"MIME-Version: 1.0\r\n")
+    text_part = _body_part(message.body, "plain")
+    if message.html_body is None:
+        return b"".join(lines) + text_part
+    boundary = f"=_{uuid.uuid4().hex}".encode("ascii")
+    lines.append(b'Content-Type: multipart/alternative; boundary="' + boundary + b'"\r\n\r\n')
+    html_part = _body_part(message.html_body, "html")
+    return b"".join(
+        [
+            *lines,
+            b"--" + boundary + b"\r\n",
+            text_part,
+            b"--" + boundary + b"\r\n",
+            html_part,
+            b"--" + boundary + b"--\r\n",
+        ]
+    )

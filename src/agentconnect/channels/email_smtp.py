@@ -23,8 +23,6 @@ import asyncio
 import re
 import ssl
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
 from typing import Literal
 
 import aiosmtplib
@@ -43,7 +41,7 @@ from agentconnect.channels.base import (
     ProviderError,
     ProviderResult,
 )
-from agentconnect.channels.email_message import EmailSender, build_email, message_id_of
+from agentconnect.channels.email_message import EmailSender, email_bytes, message_id_of
 
 Security = Literal["none", "starttls", "tls"]
 
@@ -71,10 +69,8 @@ class SmtpCommitUncertain(CommitUncertain):
     """The final `.` was written but no answer came: the server may have accepted the message."""
 
 
-def _data_payload(msg: EmailMessage) -> bytes:
+def _data_payload(raw: bytes) -> bytes:
     """The message as DATA carries it: CRLF lines, dot-stuffed, ending in CRLF, no terminator."""
-    raw = msg.as_bytes(policy=SMTP_POLICY)
-    raw = re.sub(rb"\r?\n", b"\r\n", raw)
     if not raw.endswith(b"\r\n"):
         raw += b"\r\n"
     return _DOT_AT_LINE_START.sub(b"..", raw)
@@ -144,7 +140,7 @@ class SmtpProvider:
         """Run the transaction up to the final `.`; ProviderError if the server refuses it."""
         message_id = message_id_of(message, self.sender)
         try:
-            payload = _data_payload(build_email(message, self.sender, message_id=message_id))
+            payload = _data_payload(email_bytes(message, self.sender, message_id=message_id))
         except (ValueError, TypeError) as exc:
             raise ProviderError(f"the message cannot be built: {exc}", transient=False) from exc
         await self._lock.acquire()

@@ -91,7 +91,10 @@ class Engine:
         controls."""
         released, _ = await self.upkeep(now)
         scheduled = await self.schedule(now)
-        sent = await self.send(now)
+        try:
+            sent = await self.send(now)
+        finally:
+            await self.sender.close()
         _, completed = await self.upkeep(now)
         return TickOutcome(scheduled, sent, released, completed)
 
@@ -99,6 +102,12 @@ class Engine:
         self, stop: asyncio.Event, clock: Clock = wall_clock, idle_seconds: float = 1.0
     ) -> None:
         """Schedule and send until `stop` is set; sleep when there is nothing to do."""
+        try:
+            await self._loop(stop, clock, idle_seconds)
+        finally:
+            await self.sender.close()
+
+    async def _loop(self, stop: asyncio.Event, clock: Clock, idle_seconds: float) -> None:
         # Often enough that a dead sender's leases come back soon after they expire.
         upkeep_every = min(30.0, self.sender.settings.lease.total_seconds() / 2)
         last_upkeep = 0.0

@@ -66,6 +66,8 @@ class SenderSettings:
     retry_cap: timedelta = timedelta(hours=2)
     # Messages per second a company may send per channel (None: as fast as the lanes go).
     rate_per_second: dict[MessageType, float] = field(default_factory=dict)
+    # How long provider connections are reused before settings are read again.
+    pool_seconds: float = 60.0
 
 
 class RateLimiter:
@@ -125,6 +127,7 @@ class Sender:
         self.settings = settings or SenderSettings()
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self._limiters: dict[tuple[uuid.UUID, MessageType], RateLimiter] = {}
+        self._pools: dict[tuple[uuid.UUID, MessageType], tuple[float, list[ChannelProvider]]] = {}
 
     async def run_batch(self, now: datetime) -> SendOutcome:
         """Lease one batch of due deliveries and send them."""
@@ -148,27 +151,42 @@ class Sender:
         return outcome
 
     async def _send_group(self, group: _Group, now: datetime, outcome: SendOutcome) -> None:
-        lanes: list[ChannelProvider] = []
-        try:
-            async with self.database.unit_of_work() as session:
-                first = await self.providers(session, group.company_id, group.channel)
+        lanes = await self._lanes(group)
+        if lanes is None:
+            await self._send_in_transaction(group, now, outcome)
+            return
+        limiter = self._limiter(group)
+        width = len(lanes)
+        for start in range(0, len(group.rows), width):
+            rows = group.rows[start : start + width]
+            await self._round(lanes[: len(rows)], rows, now, outcome, limiter)
+
+    async def _lanes(self, group: _Group) -> list[ChannelProvider] | None:
+        """The group's provider connections, kept across batches for a while (a connection
+        costs a handshake, TLS and AUTH); None for the console provider, which writes through
+        the sender's own transaction. Settings changes apply when the pool is renewed."""
+        key = (group.company_id, group.channel)
+        clock = asyncio.get_running_loop().time()
+        cached = self._pools.get(key)
+        if cached is not None and clock - cached[0] < self.settings.pool_seconds:
+            return cached[1]
+        if cached is not None:
+            await _close_all(self._pools.pop(key)[1])
+        async with self.database.unit_of_work() as session:
+            first = await self.providers(session, group.company_id, group.channel)
             if not isinstance(first, TwoPhaseProvider) and first.name == "console":
-                await self._send_in_transaction(group, now, outcome)
-                return
-            lanes.append(first)
-            width = min(self.settings.concurrency, len(group.rows))
-            while len(lanes) < width:
-                async with self.database.unit_of_work() as session:
-                    lanes.append(await self.providers(session, group.company_id, group.channel))
-            limiter = self._limiter(group)
-            for start in range(0, len(group.rows), width):
-                rows = group.rows[start : start + width]
-                await self._round(lanes, rows, now, outcome, limiter)
-        finally:
-            for lane in lanes:
-                close = getattr(lane, "close", None)
-                if close is not None:
-                    await close()
+                return None
+            lanes = [first]
+            while len(lanes) < self.settings.concurrency:
+                lanes.append(await self.providers(session, group.company_id, group.channel))
+        self._pools[key] = (clock, lanes)
+        return lanes
+
+    async def close(self) -> None:
+        """Close every pooled provider connection."""
+        pools, self._pools = self._pools, {}
+        for _, lanes in pools.values():
+            await _close_all(lanes)
 
     async def _send_in_transaction(
         self, group: _Group, now: datetime, outcome: SendOutcome
@@ -315,6 +333,13 @@ class Sender:
         capped = min(base, self.settings.retry_cap).total_seconds()
         # Jitter spreads the retries of a batch that failed together.
         return timedelta(seconds=capped * self.rng.uniform(0.5, 1.5))
+
+
+async def _close_all(lanes: Sequence[ChannelProvider]) -> None:
+    for lane in lanes:
+        close = getattr(lane, "close", None)
+        if close is not None:
+            await close()
 
 
 def _message(row: Any) -> OutboundMessage:
