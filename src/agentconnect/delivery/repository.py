@@ -257,9 +257,10 @@ async def update_enrollments(session: AsyncSession, rows: Sequence[dict[str, Any
             id uuid, status text, current_step int, next_step_at timestamptz,
             completed_at timestamptz, exited_at timestamptz, exit_reason text,
             variant_assignments jsonb)
-        WHERE cc.id = u.id
+        WHERE cc.id = u.id AND cc.id = ANY(CAST(:ids AS uuid[]))
     """)
-    await session.execute(stmt, {"rows": json.dumps(list(rows), default=str)})
+    params = {"rows": json.dumps(list(rows), default=str), "ids": [row["id"] for row in rows]}
+    await session.execute(stmt, params)
 
 
 async def insert_activities(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -312,7 +313,13 @@ async def record_sent(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
     """Sent: the delivery, its `*_sent` activity and the contact's last_contacted_at."""
     if not rows:
         return
-    payload = {"rows": json.dumps(list(rows), default=str)}
+    # The id arrays let the planner use the primary keys: it cannot see inside the JSON and
+    # would otherwise join by scanning the whole table.
+    payload = {
+        "rows": json.dumps(list(rows), default=str),
+        "ids": [row["id"] for row in rows],
+        "contacts": list({row["contact_id"] for row in rows}),
+    }
     await session.execute(
         text("""
         UPDATE deliveries AS d
@@ -321,7 +328,7 @@ async def record_sent(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
             last_error = NULL, updated_at = now()
         FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS s(
             id uuid, sent_at timestamptz, provider text, provider_message_id text)
-        WHERE d.id = s.id AND d.status = 'sending'
+        WHERE d.id = s.id AND d.status = 'sending' AND d.id = ANY(CAST(:ids AS uuid[]))
         """),
         payload,
     )
@@ -332,7 +339,7 @@ async def record_sent(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
               FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(contact_id uuid,
                                                                  sent_at timestamptz)
               GROUP BY contact_id) AS s
-        WHERE c.id = s.contact_id
+        WHERE c.id = s.contact_id AND c.id = ANY(CAST(:contacts AS uuid[]))
           AND (c.last_contacted_at IS NULL OR c.last_contacted_at < s.sent_at)
         """),
         payload,
@@ -350,9 +357,9 @@ async def record_retry(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
             lease_expires_at = NULL, leased_by = NULL, updated_at = now()
         FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
             id uuid, not_before timestamptz, error text)
-        WHERE d.id = r.id
+        WHERE d.id = r.id AND d.id = ANY(CAST(:ids AS uuid[]))
         """),
-        {"rows": json.dumps(list(rows), default=str)},
+        {"rows": json.dumps(list(rows), default=str), "ids": [row["id"] for row in rows]},
     )
 
 
@@ -366,9 +373,9 @@ async def record_failed(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
             lease_expires_at = NULL, updated_at = now()
         FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
             id uuid, failed_at timestamptz, error text)
-        WHERE d.id = r.id
+        WHERE d.id = r.id AND d.id = ANY(CAST(:ids AS uuid[]))
         """),
-        {"rows": json.dumps(list(rows), default=str)},
+        {"rows": json.dumps(list(rows), default=str), "ids": [row["id"] for row in rows]},
     )
 
 

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import random
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -68,6 +69,57 @@ class SenderSettings:
     rate_per_second: dict[MessageType, float] = field(default_factory=dict)
     # How long provider connections are reused before settings are read again.
     pool_seconds: float = 60.0
+
+
+class _GroupRecorder:
+    """Writes what the lanes submit, one transaction at a time: while one commits, the lanes
+    go on working, and the next transaction takes everything that arrived meanwhile."""
+
+    def __init__(
+        self,
+        write: Callable[[list[_Result]], Awaitable[dict[uuid.UUID, uuid.UUID]]],
+        lanes: int,
+        linger: float = 0.0,
+    ) -> None:
+        self._write = write
+        self._gather_at = max(1, lanes // 2)
+        self._linger = linger
+        self._pending: list[tuple[_Result, asyncio.Future[uuid.UUID | None]]] = []
+        self._wake = asyncio.Event()
+        self._closed = False
+
+    async def submit(self, item: _Result) -> uuid.UUID | None:
+        """Returns once the item is committed: its `sent` activity id, if it was sent."""
+        future: asyncio.Future[uuid.UUID | None] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        self._wake.set()
+        return await future
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._pending:
+                if self._closed:
+                    return
+                continue
+            if not self._closed and len(self._pending) < self._gather_at:
+                # A moment for the other lanes to arrive: one commit for many messages costs
+                # far less than a commit for each.
+                await asyncio.sleep(self._linger)
+            batch, self._pending = self._pending, []
+            try:
+                ids = await self._write([item for item, _ in batch])
+            except Exception as error:
+                for _, future in batch:
+                    future.set_exception(error)
+                continue
+            for item, future in batch:
+                future.set_result(ids.get(item.row.id))
 
 
 class RateLimiter:
@@ -155,11 +207,7 @@ class Sender:
         if lanes is None:
             await self._send_in_transaction(group, now, outcome)
             return
-        limiter = self._limiter(group)
-        width = len(lanes)
-        for start in range(0, len(group.rows), width):
-            rows = group.rows[start : start + width]
-            await self._round(lanes[: len(rows)], rows, now, outcome, limiter)
+        await self._pipeline(lanes, group.rows, now, outcome, self._limiter(group))
 
     async def _lanes(self, group: _Group) -> list[ChannelProvider] | None:
         """The group's provider connections, kept across batches for a while (a connection
@@ -203,7 +251,7 @@ class Sender:
                     results.append(_Result(row, error=error))
             await self._record(session, results, now, outcome)
 
-    async def _round(
+    async def _pipeline(
         self,
         lanes: Sequence[ChannelProvider],
         rows: Sequence[Any],
@@ -211,37 +259,56 @@ class Sender:
         outcome: SendOutcome,
         limiter: RateLimiter | None,
     ) -> None:
-        two_phase = all(isinstance(lane, TwoPhaseProvider) for lane in lanes)
-        if two_phase:
-            results = await asyncio.gather(
-                *(
-                    _prepare(lane, row, limiter)  # type: ignore[arg-type]
-                    for lane, row in zip(lanes, rows, strict=False)
-                )
-            )
+        """Every lane works through the rows at its own pace; what the lanes have prepared is
+        recorded together (group commit) while the other lanes go on talking to the server."""
+        queue = deque(rows)
+
+        async def write(items: list[_Result]) -> dict[uuid.UUID, uuid.UUID]:
             async with self.database.unit_of_work() as session:
-                sent_ids = await self._record(session, results, now, outcome)
-            # Recorded as sent: now, and only now, past the point of no return.
-            committed = await asyncio.gather(*(_commit(r) for r in results if r.prepared))
-            for item in committed:
-                if isinstance(item.error, CommitUncertain):
-                    log.warning("delivery %s: %s; kept as sent", item.row.id, item.error.reason)
-            refused = [
-                r
-                for r in committed
-                if r.error is not None and not isinstance(r.error, CommitUncertain)
-            ]
-            if refused:
-                async with self.database.unit_of_work() as session:
-                    await repo.delete_activities(session, [sent_ids[r.row.id] for r in refused])
-                    outcome.sent -= len(refused)
-                    await self._record(session, refused, now, outcome)
+                return await self._record(session, items, now, outcome)
+
+        recorder = _GroupRecorder(write, lanes=min(len(lanes), len(rows)))
+
+        async def work(lane: ChannelProvider) -> None:
+            while queue:
+                row = queue.popleft()
+                if not isinstance(lane, TwoPhaseProvider):
+                    await recorder.submit(await _send(lane, row, limiter))
+                    continue
+                item = await _prepare(lane, row, limiter)
+                try:
+                    activity_id = await recorder.submit(item)
+                except BaseException:
+                    if item.prepared is not None:
+                        await item.prepared.abort()  # not recorded: the server must drop it
+                    raise
+                if item.prepared is None:
+                    continue
+                # Recorded as sent: now, and only now, past the point of no return.
+                await self._commit_recorded(item, activity_id, now, outcome)
+
+        runner = asyncio.create_task(recorder.run())
+        try:
+            await asyncio.gather(*(work(lane) for lane in lanes[: len(rows)]))
+        finally:
+            recorder.close()
+            await runner
+
+    async def _commit_recorded(
+        self, item: _Result, activity_id: uuid.UUID | None, now: datetime, outcome: SendOutcome
+    ) -> None:
+        committed = await _commit(item)
+        if committed.error is None:
             return
-        results = await asyncio.gather(
-            *(_send(lane, row, limiter) for lane, row in zip(lanes, rows, strict=False))
-        )
+        if isinstance(committed.error, CommitUncertain):
+            log.warning("delivery %s: %s; kept as sent", item.row.id, committed.error.reason)
+            return
+        # Refused at the very end (rare): undo the `sent` record, then retry or fail.
         async with self.database.unit_of_work() as session:
-            await self._record(session, results, now, outcome)
+            if activity_id is not None:
+                await repo.delete_activities(session, [activity_id])
+            outcome.sent -= 1
+            await self._record(session, [committed], now, outcome)
 
     async def _record(
         self,
