@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentconnect.auth.principal import Principal
 from agentconnect.auth.secrets import hash_password
-from agentconnect.models import ApiKey, Company, Contact, LifecycleStage, OptInStatus, Role, User
+from agentconnect.campaigns import schemas as campaign_schemas
+from agentconnect.campaigns import service as campaigns
+from agentconnect.models import (
+    ApiKey,
+    CampaignType,
+    Company,
+    Contact,
+    DelayUnit,
+    GoalType,
+    LifecycleStage,
+    OptInStatus,
+    Role,
+    User,
+)
 from agentconnect.tenancy import schemas as tenancy_schemas
 from agentconnect.tenancy import service as tenancy
 
@@ -162,6 +176,48 @@ def demo_contacts(count: int, seed: int = 7) -> list[dict[str, object]]:
     return rows
 
 
+async def _welcome_campaign(
+    session: AsyncSession, company_id: uuid.UUID, admin_id: uuid.UUID
+) -> None:
+    """An active two-step email campaign for the webinar attendees, so that the worker `make
+    run` starts has something to send (to the console outbox) from the first minute."""
+    admin = Principal(company_id=company_id, role=Role.ADMIN, user_id=admin_id)
+    campaign = await campaigns.create_campaign(
+        session,
+        admin,
+        campaign_schemas.CampaignCreate(
+            name="Webinar follow-up",
+            campaign_type=CampaignType.EMAIL,
+            goal_type=GoalType.REPLY,
+            target_criteria=campaign_schemas.TargetCriteria(tags_any=["webinar-2026"]),
+        ),
+    )
+    await campaigns.add_step(
+        session,
+        admin,
+        campaign.id,
+        campaign_schemas.StepCreate(
+            delay_value=0,
+            delay_unit=DelayUnit.MINUTES,
+            subject="Thanks for joining the webinar, {{first_name|there}}",
+            body="Hi {{first_name|there}},\n\nthe recording is at https://example.com/webinar."
+            "\n\nReply to this e-mail if {{company_name|your team}} wants a walkthrough.",
+        ),
+    )
+    await campaigns.add_step(
+        session,
+        admin,
+        campaign.id,
+        campaign_schemas.StepCreate(
+            delay_value=2,
+            delay_unit=DelayUnit.DAYS,
+            subject="A question, {{first_name|there}}",
+            body="Did the webinar answer your questions? https://example.com/book-a-call",
+        ),
+    )
+    await campaigns.transition(session, admin, campaign.id, "start")
+
+
 async def ensure_demo(session: AsyncSession, contacts: int = 250) -> DemoLogin:
     """Create the demo company once; on every call, replace the demo API key with a fresh one.
 
@@ -196,6 +252,7 @@ async def ensure_demo(session: AsyncSession, contacts: int = 250) -> DemoLogin:
             )
         rows = demo_contacts(contacts)
         await session.execute(insert(Contact), [{**row, "company_id": company.id} for row in rows])
+        await _welcome_campaign(session, company.id, admin.id)
     await session.execute(
         update(ApiKey)
         .where(ApiKey.company_id == admin.company_id, ApiKey.revoked_at.is_(None))

@@ -1,0 +1,28 @@
+"""The demo company: what `make run` seeds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from agentconnect.db import Database
+from agentconnect.delivery.engine import Engine
+from agentconnect.delivery.scheduler import EngineSettings
+from agentconnect.demo import ensure_demo
+from agentconnect.models import ConsoleMessage
+
+
+async def test_the_demo_campaign_sends_by_itself(database: Database, app: Any) -> None:
+    async with database.unit_of_work() as session:
+        await ensure_demo(session, contacts=60)
+    engine = Engine(
+        database, EngineSettings(base_url="http://demo.test", secret_key=app.state.secret_key)
+    )
+    result = await engine.tick(datetime.now(UTC) + timedelta(minutes=1))
+    assert result.sent.sent > 0
+    async with database.unit_of_work() as session:
+        outbox = (await session.scalars(select(ConsoleMessage.subject))).all()
+    assert len(outbox) == result.sent.sent
+    assert all((subject or "").startswith("Thanks for joining the webinar") for subject in outbox)
