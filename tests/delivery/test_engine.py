@@ -392,3 +392,30 @@ async def test_the_chosen_variant_is_sent_and_recorded(
         assert subject == variant.title()
         assert activity_variant == assigned == variant
     assert {row[0] for row in rows} == {"short", "long"}
+
+
+async def test_a_queued_message_is_cancelled_when_its_contact_opts_out_before_it_leaves(
+    world: World, engine: Engine, session: AsyncSession
+) -> None:
+    _, ids = await _two_step_campaign(world)
+    assert (await engine.schedule(NOW)).queued == 2
+    await session.execute(
+        update(Contact).where(Contact.id == uuid.UUID(ids[0])).values(opt_in_status="opted_out")
+    )
+    await session.commit()
+    unenrolled = await world.a.manager.post(
+        f"{CAMPAIGNS}/{(await _enrollment(session, ids[1])).campaign_id}/unenroll",
+        json={"contact_ids": [ids[1]]},
+    )
+    assert unenrolled.status_code == 200, unenrolled.text
+    sent = await engine.send(NOW)
+    assert sent.sent == 0
+    assert await _outbox(session, world.a.id) == []
+    session.expire_all()
+    reasons = sorted(
+        (d.status, d.last_error or "") for d in (await session.scalars(select(Delivery))).all()
+    )
+    assert reasons == [
+        ("cancelled", "cancelled: the contact opted out"),
+        ("cancelled", "cancelled: the enrollment ended (unenrolled)"),
+    ]

@@ -122,6 +122,9 @@ async def test_what_arrives_headers_tokens_links_footer_and_variants(
         assert message["Message-ID"] == f"<{delivery.message_id_header}>"
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert "mailto:" in message["List-Unsubscribe"]
+        # Message-ID and the unsubscribe mailbox live in the sending address's domain.
+        assert str(delivery.message_id_header).endswith("@company-a.example")
+        assert "@company-a.example" in message["List-Unsubscribe"]
         assert f"{BASE_URL}/u/" in message["List-Unsubscribe"]
         html, plain = _part(message, "html"), _part(message, "plain")
         assert f"https://example.com/{delivery.variant}" not in html, "links are rewritten"

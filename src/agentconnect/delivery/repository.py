@@ -70,8 +70,11 @@ async def leads_of(session: AsyncSession, lead_ids: Sequence[uuid.UUID]) -> Sequ
 
 async def companies_of(session: AsyncSession, company_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
     stmt = text("""
-        SELECT id, name, postal_address, default_timezone, settings
-        FROM companies WHERE id = ANY(:ids)
+        SELECT co.id, co.name, co.postal_address, co.default_timezone, co.settings,
+               cs.settings ->> 'from_email' AS from_email
+        FROM companies AS co
+        LEFT JOIN channel_settings AS cs ON cs.company_id = co.id AND cs.channel = 'email'
+        WHERE co.id = ANY(:ids)
     """)
     return (await session.execute(stmt, {"ids": list(company_ids)})).all()
 
@@ -283,11 +286,23 @@ async def insert_activities(session: AsyncSession, rows: Sequence[dict[str, Any]
 
 _CLAIM_DELIVERIES = text("""
 UPDATE deliveries AS d
-SET status = 'sending', lease_expires_at = :lease_until, leased_by = :worker,
-    attempts = d.attempts + 1, updated_at = now()
+SET status = CASE WHEN claimed.reason IS NULL THEN 'sending' ELSE 'cancelled' END,
+    lease_expires_at = CASE WHEN claimed.reason IS NULL THEN CAST(:lease_until AS timestamptz) END,
+    leased_by = :worker,
+    attempts = d.attempts + CASE WHEN claimed.reason IS NULL THEN 1 ELSE 0 END,
+    last_error = coalesce(claimed.reason, d.last_error),
+    updated_at = now()
 FROM (
-    SELECT q.id FROM deliveries AS q
+    SELECT q.id,
+           CASE WHEN cc.status IN ('unenrolled', 'opted_out', 'goal_achieved', 'failed')
+                    THEN 'cancelled: the enrollment ended (' || cc.status || ')'
+                WHEN ct.do_not_contact THEN 'cancelled: the contact is do-not-contact'
+                WHEN ct.opt_in_status = 'opted_out' THEN 'cancelled: the contact opted out'
+           END AS reason
+    FROM deliveries AS q
     JOIN campaigns AS c ON c.id = q.campaign_id AND c.company_id = q.company_id
+    JOIN campaign_contacts AS cc ON cc.id = q.enrollment_id AND cc.company_id = q.company_id
+    JOIN contacts AS ct ON ct.id = q.contact_id AND ct.company_id = q.company_id
     WHERE q.status = 'queued' AND q.not_before <= :now AND c.status = 'active'
     ORDER BY q.not_before
     LIMIT :limit
@@ -296,7 +311,7 @@ FROM (
 WHERE d.id = claimed.id
 RETURNING d.id, d.company_id, d.campaign_id, d.enrollment_id, d.contact_id, d.lead_id,
           d.message_id, d.step_order, d.channel, d.variant, d.to_address, d.subject,
-          d.body_text, d.body_html, d.details, d.attempts, d.message_id_header
+          d.body_text, d.body_html, d.details, d.attempts, d.message_id_header, d.status
 """)
 
 
@@ -304,9 +319,13 @@ async def lease_queued(
     session: AsyncSession, now: datetime, lease_until: datetime, worker: str, limit: int
 ) -> Sequence[Any]:
     """Queued deliveries of active campaigns whose time has come, marked `sending` under a
-    lease. A paused campaign's deliveries stay queued until it resumes."""
+    lease. A paused campaign's deliveries stay queued until it resumes. A delivery whose
+    enrollment ended early (unenrolled, opted out, goal reached) or whose contact became
+    do-not-contact or opted out since it was queued is cancelled instead: the engine checks
+    again at the last moment, whatever path changed the contact."""
     params = {"now": now, "lease_until": lease_until, "worker": worker, "limit": limit}
-    return (await session.execute(_CLAIM_DELIVERIES, params)).all()
+    rows = (await session.execute(_CLAIM_DELIVERIES, params)).all()
+    return [row for row in rows if row.status == "sending"]
 
 
 async def record_sent(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

@@ -109,7 +109,11 @@ def _address(channel: str, contact: Any) -> str | None:
 
 
 def _from_domain(company: Any) -> str:
-    return f"{company.id}.agentconnect.invalid"
+    """The domain of the company's sending address: its Message-IDs and the List-Unsubscribe
+    mailto use it (mail for it reaches the company, which forwards unsubscribes to the inbound
+    webhook). Without an address (console provider) a reserved name that never resolves."""
+    from_email = company.from_email or ""
+    return from_email.rpartition("@")[2] or f"{company.id}.agentconnect.invalid"
 
 
 class Scheduler:

@@ -394,12 +394,13 @@ class Sender:
         return self._limiters[key]
 
     def _backoff(self, attempts: int, error: ProviderError) -> timedelta:
+        cap = self.settings.retry_cap
         if error.retry_after is not None:
-            return timedelta(seconds=error.retry_after)
+            return min(timedelta(seconds=error.retry_after), cap)
         base = self.settings.retry_base * (2 ** max(attempts - 1, 0))
-        capped = min(base, self.settings.retry_cap).total_seconds()
-        # Jitter spreads the retries of a batch that failed together.
-        return timedelta(seconds=capped * self.rng.uniform(0.5, 1.5))
+        # Jitter spreads the retries of a batch that failed together; the cap holds after it.
+        jittered: timedelta = base * self.rng.uniform(0.5, 1.5)
+        return min(jittered, cap)
 
 
 async def _close_all(lanes: Sequence[ChannelProvider]) -> None:
