@@ -103,7 +103,14 @@ async def achieve_goal(
                 ended.c.lead_id,
                 literal(ActivityType.GOAL_ACHIEVED.value),
                 literal(occurred_at, DateTime(timezone=True)),
-                func.jsonb_build_object("goal", literal(goal.value), "enrollment_id", ended.c.id),
+                func.jsonb_build_object(
+                    "goal",
+                    literal(goal.value),
+                    "enrollment_id",
+                    ended.c.id,
+                    "reason",
+                    literal(exit_reason(goal)),
+                ),
             ),
         )
         .cte("goal_activities")

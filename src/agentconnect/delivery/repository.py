@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 _CLAIM_ENROLLMENTS = text("""
 SELECT cc.id, cc.company_id, cc.campaign_id, cc.contact_id, cc.lead_id, cc.current_step,
-       cc.enrolled_at, cc.next_step_at, cc.variant_assignments,
+       cc.enrolled_at, cc.next_step_at, cc.variant_assignments, cc.held_step,
        c.goal_type, c.timezone AS campaign_timezone, c.quiet_hours AS campaign_quiet_hours,
        c.send_time_optimization
 FROM campaign_contacts AS cc
@@ -255,11 +255,12 @@ async def update_enrollments(session: AsyncSession, rows: Sequence[dict[str, Any
             exited_at = coalesce(u.exited_at, cc.exited_at),
             exit_reason = coalesce(u.exit_reason, cc.exit_reason),
             variant_assignments = cc.variant_assignments || u.variant_assignments,
+            held_step = coalesce(u.held_step, cc.held_step),
             updated_at = now()
         FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS u(
             id uuid, status text, current_step int, next_step_at timestamptz,
             completed_at timestamptz, exited_at timestamptz, exit_reason text,
-            variant_assignments jsonb)
+            variant_assignments jsonb, held_step int)
         WHERE cc.id = u.id AND cc.id = ANY(CAST(:ids AS uuid[]))
     """)
     params = {"rows": json.dumps(list(rows), default=str), "ids": [row["id"] for row in rows]}

@@ -154,7 +154,16 @@ class Scheduler:
                 {
                     **activity,
                     "activity_type": kind,
-                    "metadata": {"reason": reason, "step": enrollment.current_step},
+                    "metadata": {
+                        "reason": reason,
+                        "step": enrollment.current_step,
+                        "enrollment_id": str(enrollment.id),
+                        **(
+                            {"goal": enrollment.goal_type}
+                            if kind == ActivityType.GOAL_ACHIEVED
+                            else {}
+                        ),
+                    },
                 }
             )
             out.ended += 1
@@ -232,7 +241,7 @@ class Scheduler:
                     enrollment,
                     status=EnrollmentStatus.ACTIVE,
                     next_step_at=send_at,
-                    variant_assignments={f"held:{step.sequence_order}": True},
+                    held_step=step.sequence_order,
                 )
             )
             out.held += 1
@@ -263,7 +272,7 @@ class Scheduler:
             stored = (company.settings or {}).get("quiet_hours", {})
             hours.append(timing.DailyHours.from_json({**DEFAULT_QUIET_HOURS, **stored}))
         allowed = _allowed_by_all(now, tz, window, [h for h in hours if h is not None])
-        held = bool((enrollment.variant_assignments or {}).get(f"held:{step.sequence_order}"))
+        held = enrollment.held_step == step.sequence_order
         if allowed is None or not enrollment.send_time_optimization or held:
             return allowed
         # Send-time optimisation, once per step: the contact's most engaged hour of the week,
@@ -413,8 +422,10 @@ def _enrollment(
     exited_at: datetime | None = None,
     exit_reason: str | None = None,
     variant_assignments: Mapping[str, Any] | None = None,
+    held_step: int | None = None,
 ) -> dict[str, Any]:
     return {
+        "held_step": held_step,
         "id": enrollment.id,
         "status": status.value,
         "current_step": enrollment.current_step if current_step is None else current_step,

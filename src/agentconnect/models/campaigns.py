@@ -155,6 +155,9 @@ class CampaignContact(IdMixin, TenantMixin, Base):
     current_step: Mapped[int] = mapped_column(Integer, default=1)
     next_step_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     variant_assignments: Mapped[dict[str, Any]] = mapped_column(JSONB, default=json_default_dict)
+    # The step the delivery engine already held once (for its send window, the allowed hours or
+    # send-time optimisation): optimisation moves a step once, never again when it comes due.
+    held_step: Mapped[int | None] = mapped_column(Integer)
     enrolled_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
