@@ -16,12 +16,14 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentconnect.db import Database
+from agentconnect.delivery import repository as repo
 from agentconnect.delivery.engine import Engine
 from agentconnect.delivery.scheduler import EngineSettings, choose_variant
 from agentconnect.delivery.sender import SenderSettings
 from agentconnect.models import (
     CampaignActivity,
     CampaignContact,
+    ChannelSetting,
     Company,
     ConsoleMessage,
     Contact,
@@ -419,3 +421,96 @@ async def test_a_queued_message_is_cancelled_when_its_contact_opts_out_before_it
         ("cancelled", "cancelled: the contact opted out"),
         ("cancelled", "cancelled: the enrollment ended (unenrolled)"),
     ]
+
+
+async def test_a_sender_whose_lease_was_taken_over_records_nothing(
+    world: World, engine: Engine, session: AsyncSession, database: Database
+) -> None:
+    await _two_step_campaign(world)
+    await engine.schedule(NOW)
+    async with database.unit_of_work() as s:
+        stale = await repo.lease_queued(s, NOW, NOW + timedelta(minutes=5), "slow-worker", 10)
+    assert len(stale) == 2
+    # The slow worker's lease runs out; the engine takes the deliveries over and sends them.
+    result = await engine.tick(NOW + timedelta(minutes=10))
+    assert (result.leases_released, result.sent.sent) == (2, 2)
+    sent = [
+        {
+            "id": r.id,
+            "attempts": r.attempts,
+            "sent_at": NOW,
+            "contact_id": r.contact_id,
+            "provider": "console",
+            "provider_message_id": "late",
+        }
+        for r in stale
+    ]
+    retry = [
+        {"id": r.id, "attempts": r.attempts, "not_before": NOW, "error": "late"} for r in stale
+    ]
+    async with database.unit_of_work() as s:
+        assert await repo.record_sent(s, sent, "slow-worker") == set()
+        assert await repo.record_retry(s, retry, "slow-worker") == set()
+        assert (
+            await repo.record_failed(s, [{**r, "failed_at": NOW} for r in retry], "slow-worker")
+            == set()
+        )
+    session.expire_all()
+    rows = (await session.scalars(select(Delivery))).all()
+    assert [(d.status, d.provider_message_id != "late") for d in rows] == [("sent", True)] * 2
+    assert len(await _outbox(session, world.a.id)) == 2
+
+
+async def test_a_company_whose_provider_cannot_be_built_does_not_hold_up_the_others(
+    world: World, engine: Engine, session: AsyncSession
+) -> None:
+    # Company A's SMTP password was stored under another app secret: it cannot be decrypted.
+    session.add(
+        ChannelSetting(
+            company_id=world.a.id,
+            channel="email",
+            settings={
+                "provider": "smtp",
+                "host": "127.0.0.1",
+                "port": 2525,
+                "security": "none",
+                "username": "u",
+                "from_email": "a@company-a.example",
+            },
+            secret_ciphertext=b"\x01" + b"\x00" * 40,
+        )
+    )
+    await session.commit()
+    await _two_step_campaign(world)
+    campaign = await new_campaign(world.b.manager)
+    await email_step(world.b.manager, campaign["id"], delay_value=0, delay_unit="minutes")
+    person = await contact(world.b.admin, first_name="Bea", email="bea@x.example")
+    await _enroll(world.b.manager, campaign["id"], [person["id"]])
+    await _start(world.b.manager, campaign["id"])
+    result = await engine.tick(NOW)
+    assert result.sent.sent == 1
+    assert [m.to_address for m in await _outbox(session, world.b.id)] == ["bea@x.example"]
+    session.expire_all()
+    company_a = (
+        await session.scalars(select(Delivery).where(Delivery.company_id == world.a.id))
+    ).all()
+    assert {d.status for d in company_a} == {"failed"}
+    assert all("password" in (d.last_error or "") for d in company_a)
+
+
+async def test_a_queued_message_to_an_address_suppressed_meanwhile_is_cancelled(
+    world: World, engine: Engine, session: AsyncSession
+) -> None:
+    await _two_step_campaign(world)
+    await engine.schedule(NOW)
+    session.add(
+        Suppression(
+            company_id=world.a.id, channel="email", address="bo@x.example", reason="hard_bounce"
+        )
+    )
+    await session.commit()
+    assert (await engine.send(NOW)).sent == 1
+    cancelled = await session.scalar(select(Delivery).where(Delivery.status == "cancelled"))
+    assert cancelled is not None
+    assert cancelled.to_address == "bo@x.example"
+    assert cancelled.last_error == "cancelled: the address is suppressed"

@@ -66,9 +66,16 @@ async def test_qualify_without_any_data(world: World) -> None:
 
 
 async def test_bulk_qualify_all_and_by_ids(world: World) -> None:
-    good = await new_lead(world.a.admin, qualification_data={
-        "questions_total": 1, "questions_answered": 1, "budget_confirmed": True,
-        "timeline_defined": True, "decision_maker": True})  # fmt: skip
+    good = await new_lead(
+        world.a.admin,
+        qualification_data={
+            "questions_total": 1,
+            "questions_answered": 1,
+            "budget_confirmed": True,
+            "timeline_defined": True,
+            "decision_maker": True,
+        },
+    )
     await new_lead(world.a.admin)
     response = await world.a.manager.post(f"{LEADS}/bulk-qualify", json={"all": True})
     assert response.status_code == 200, response.text
@@ -109,29 +116,44 @@ async def test_activities_single_batch_and_duplicates(world: World) -> None:
     now = datetime.now(UTC).isoformat()
     first = await world.a.agent.post(
         "/api/v1/activities",
-        json={"email": "ACT@x.example", "activity_type": "form_submitted", "occurred_at": now,
-              "external_id": "form-1", "metadata": {"form": "pricing"}},
-    )  # fmt: skip
+        json={
+            "email": "ACT@x.example",
+            "activity_type": "form_submitted",
+            "occurred_at": now,
+            "external_id": "form-1",
+            "metadata": {"form": "pricing"},
+        },
+    )
     assert first.status_code == 201, first.text
     assert first.json()["contact_id"] == contact["id"]
     repeat = await world.a.agent.post(
         "/api/v1/activities",
-        json={"contact_id": contact["id"], "activity_type": "form_submitted", "occurred_at": now,
-              "external_id": "form-1"},
-    )  # fmt: skip
+        json={
+            "contact_id": contact["id"],
+            "activity_type": "form_submitted",
+            "occurred_at": now,
+            "external_id": "form-1",
+        },
+    )
     assert repeat.status_code == 200
     assert repeat.json()["id"] == first.json()["id"]
     batch = await world.a.agent.post(
         "/api/v1/activities/batch",
-        json={"items": [
-            {"contact_id": contact["id"], "activity_type": "page_viewed", "occurred_at": now},
-            {"contact_id": contact["id"], "activity_type": "email_opened", "occurred_at": now},
-            {"email": "nobody@x.example", "activity_type": "page_viewed", "occurred_at": now},
-            {"contact_id": contact["id"], "activity_type": "page_viewed", "occurred_at": now,
-             "external_id": "form-1"},
-            {"contact_id": contact["id"], "activity_type": "deal_won"},
-        ]},
-    )  # fmt: skip
+        json={
+            "items": [
+                {"contact_id": contact["id"], "activity_type": "page_viewed", "occurred_at": now},
+                {"contact_id": contact["id"], "activity_type": "email_opened", "occurred_at": now},
+                {"email": "nobody@x.example", "activity_type": "page_viewed", "occurred_at": now},
+                {
+                    "contact_id": contact["id"],
+                    "activity_type": "page_viewed",
+                    "occurred_at": now,
+                    "external_id": "form-1",
+                },
+                {"contact_id": contact["id"], "activity_type": "deal_won"},
+            ]
+        },
+    )
     assert batch.status_code == 200, batch.text
     body = batch.json()
     assert (body["created"], body["duplicates"]) == (1, 1)
@@ -159,6 +181,17 @@ async def test_activities_single_batch_and_duplicates(world: World) -> None:
             "occurred_at": "2026-01-01T00:00:00Z",
         },
         {"email": "a@x.example", "activity_type": "page_viewed", "occurred_at": "yesterday"},
+        # An event time past 9999 in UTC would be stored and then be unreadable.
+        {
+            "email": "a@x.example",
+            "activity_type": "page_viewed",
+            "occurred_at": "9999-12-31T23:59:59-14:00",
+        },
+        {
+            "email": "a@x.example",
+            "activity_type": "page_viewed",
+            "occurred_at": "1970-01-01T00:00:00Z",
+        },
     ],
 )
 async def test_activity_validation(world: World, payload: dict[str, Any]) -> None:
@@ -205,8 +238,11 @@ async def test_conversations_are_scoped_and_listed(world: World) -> None:
         "/api/v1/conversations", json={**body, "contact_id": theirs["id"]}
     )
     assert foreign.status_code == 404
-    for bad in ({**body, "channel": "fax"}, {**body, "messages": []},
-                {**body, "messages": [{"role": "bot", "text": "x"}]}):  # fmt: skip
+    for bad in (
+        {**body, "channel": "fax"},
+        {**body, "messages": []},
+        {**body, "messages": [{"role": "bot", "text": "x"}]},
+    ):
         assert (await world.a.agent.post("/api/v1/conversations", json=bad)).status_code == 422
 
 
@@ -220,9 +256,12 @@ async def test_a_weightless_score_is_no_evidence_for_disqualifying(world: World)
     lead = await new_lead(world.a.admin, contact_id=contact["id"])
     await world.a.admin.post(
         "/api/v1/activities",
-        json={"contact_id": contact["id"], "activity_type": "page_viewed",
-              "occurred_at": datetime.now(UTC).isoformat()},
-    )  # fmt: skip
+        json={
+            "contact_id": contact["id"],
+            "activity_type": "page_viewed",
+            "occurred_at": datetime.now(UTC).isoformat(),
+        },
+    )
     body = (await world.a.admin.post(f"{LEADS}/{lead['id']}/qualify")).json()
     assert set(body["scores"]) == {"demographic", "behavioral"}  # behavioral weighs 0
     assert body["combined"]["score"] < 40
@@ -240,11 +279,16 @@ async def test_batch_reports_non_object_items_by_index(world: World) -> None:
     contact = await new_contact(world.a.admin, email="n@x.example")
     batch = await world.a.agent.post(
         "/api/v1/activities/batch",
-        json={"items": [
-            "not an object",
-            {"contact_id": contact["id"], "activity_type": "page_viewed",
-             "occurred_at": "2026-11-01T00:00:00Z"},
-        ]},
-    )  # fmt: skip
+        json={
+            "items": [
+                "not an object",
+                {
+                    "contact_id": contact["id"],
+                    "activity_type": "page_viewed",
+                    "occurred_at": "2026-11-01T00:00:00Z",
+                },
+            ]
+        },
+    )
     assert batch.status_code == 200
     assert (batch.json()["created"], [e["index"] for e in batch.json()["errors"]]) == (1, [0])

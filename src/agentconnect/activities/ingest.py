@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     Field,
     StringConstraints,
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentconnect.auth.principal import Principal
 from agentconnect.kit.emails import normalize_email
 from agentconnect.kit.schemas import InputSchema, JsonObjectLimited
+from agentconnect.kit.timestamps import EventTime
 from agentconnect.scoring import jobs
 
 OutsideType = Literal[
@@ -33,7 +33,7 @@ class ActivityIn(InputSchema):
     contact_id: uuid.UUID | None = None
     email: Annotated[str, StringConstraints(max_length=320)] | None = None
     activity_type: OutsideType
-    occurred_at: AwareDatetime
+    occurred_at: EventTime
     campaign_id: uuid.UUID | None = None
     external_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     metadata: JsonObjectLimited = Field(default_factory=dict)

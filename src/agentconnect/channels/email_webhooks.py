@@ -31,6 +31,7 @@ from agentconnect.channels import inbound
 from agentconnect.deps import AdminDep, SecretKeyDep, SessionDep, SettingsDep
 from agentconnect.errors import Forbidden, InvalidInput, NotFound
 from agentconnect.kit.schemas import InputSchema
+from agentconnect.kit.timestamps import plausible_event_time
 
 router = APIRouter(tags=["channels"])
 admin_router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
@@ -92,8 +93,8 @@ class EmailEventIn(InputSchema):
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+            value = value.replace(tzinfo=UTC)
+        return None if value is None else plausible_event_time(value)
 
 
 class EmailEventsIn(InputSchema):

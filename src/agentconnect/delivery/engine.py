@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,9 +61,10 @@ class Engine:
     async def schedule(self, now: datetime) -> BatchOutcome:
         """Schedule every due enrollment, batch after batch (one transaction each)."""
         total = BatchOutcome()
+        elapsed = _stopwatch()
         while True:
             async with self.database.unit_of_work() as session:
-                batch = await self.scheduler.run_batch(session, now)
+                batch = await self.scheduler.run_batch(session, now + elapsed())
             _add(total, batch)
             if batch.claimed < self.scheduler.settings.batch_size:
                 return total
@@ -71,8 +72,10 @@ class Engine:
     async def send(self, now: datetime) -> SendOutcome:
         """Send every delivery due now, batch after batch."""
         total = SendOutcome()
+        elapsed = _stopwatch()
         while True:
-            batch = await self.sender.run_batch(now)
+            # Each batch at its own instant: leases and backoffs count from when it starts.
+            batch = await self.sender.run_batch(now + elapsed())
             _add(total, batch)
             if batch.leased < self.sender.settings.batch_size:
                 return total
@@ -80,7 +83,9 @@ class Engine:
     async def upkeep(self, now: datetime) -> tuple[int, int]:
         """Return expired leases to the queue; complete campaigns with nothing left to do."""
         async with self.database.unit_of_work() as session:
-            released = await repo.release_expired_leases(session, now)
+            released = await repo.release_expired_leases(
+                session, now, self.sender.settings.max_attempts
+            )
             completed = await repo.complete_finished_campaigns(session, now)
         if released:
             log.warning("returned %d deliveries with expired leases to the queue", released)
@@ -126,6 +131,21 @@ class Engine:
             if not busy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+
+
+def _stopwatch() -> Callable[[], timedelta]:
+    """Time since the first call (which answers zero), added to a pass's `now` (real or
+    simulated): the first batch runs at `now` exactly, later ones as much later as they are."""
+    loop = asyncio.get_running_loop()
+    started: list[float] = []
+
+    def elapsed() -> timedelta:
+        if not started:
+            started.append(loop.time())
+            return timedelta(0)
+        return timedelta(seconds=loop.time() - started[0])
+
+    return elapsed
 
 
 def _add(total: BatchOutcome | SendOutcome, batch: BatchOutcome | SendOutcome) -> None:

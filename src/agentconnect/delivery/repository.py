@@ -18,6 +18,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # --- the scheduler ------------------------------------------------------------------------------
+#
+# Engagement reads skip times past the year 3000: outside systems report event times, and one
+# absurd value (PostgreSQL stores up to the year 294276, psycopg reads up to 9999) must not make
+# every batch that touches its contact fail.
 
 _CLAIM_ENROLLMENTS = text("""
 SELECT cc.id, cc.company_id, cc.campaign_id, cc.contact_id, cc.lead_id, cc.current_step,
@@ -118,6 +122,7 @@ async def goal_events(
         FROM campaign_activities
         WHERE company_id = ANY(:companies) AND contact_id = ANY(:contacts)
           AND activity_type = ANY(:types) AND occurred_at >= :since
+          AND occurred_at < timestamptz '3000-01-01'
         GROUP BY contact_id, activity_type
     """)
     params = {
@@ -182,6 +187,7 @@ async def preferred_hours(
             FROM campaign_activities
             WHERE company_id = ANY(:companies) AND contact_id = ANY(:contacts)
               AND occurred_at >= :since
+          AND occurred_at < timestamptz '3000-01-01'
               AND activity_type IN ('email_opened', 'email_clicked', 'email_replied',
                                     'sms_replied', 'whatsapp_replied')
               AND coalesce(metadata ->> 'prefetched', 'false') <> 'true'
@@ -208,6 +214,7 @@ async def company_engagement_instants(
                    row_number() OVER (PARTITION BY company_id ORDER BY occurred_at DESC) AS n
             FROM campaign_activities
             WHERE company_id = ANY(:companies) AND occurred_at >= :since
+          AND occurred_at < timestamptz '3000-01-01'
               AND activity_type IN ('email_opened', 'email_clicked', 'email_replied')
               AND coalesce(metadata ->> 'prefetched', 'false') <> 'true'
         ) AS recent
@@ -299,6 +306,10 @@ FROM (
                     THEN 'cancelled: the enrollment ended (' || cc.status || ')'
                 WHEN ct.do_not_contact THEN 'cancelled: the contact is do-not-contact'
                 WHEN ct.opt_in_status = 'opted_out' THEN 'cancelled: the contact opted out'
+                WHEN EXISTS (SELECT 1 FROM suppressions AS s
+                             WHERE s.company_id = q.company_id AND s.channel = q.channel
+                               AND s.address = lower(q.to_address))
+                    THEN 'cancelled: the address is suppressed'
            END AS reason
     FROM deliveries AS q
     JOIN campaigns AS c ON c.id = q.campaign_id AND c.company_id = q.company_id
@@ -329,74 +340,99 @@ async def lease_queued(
     return [row for row in rows if row.status == "sending"]
 
 
-async def record_sent(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Sent: the delivery, its `*_sent` activity and the contact's last_contacted_at."""
-    if not rows:
-        return
-    # The id arrays let the planner use the primary keys: it cannot see inside the JSON and
-    # would otherwise join by scanning the whole table.
-    payload = {
+# Every outcome is fenced by the lease: the worker that holds it, on the attempt it leased.
+# A sender that outlived its lease (another worker has the delivery now) changes nothing, and
+# learns so from what the statement returns.
+def _fenced(rows: Sequence[dict[str, Any]], worker: str) -> dict[str, Any]:
+    # The id arrays also let the planner use the primary keys: it cannot see inside the JSON
+    # and would otherwise join by scanning the whole table.
+    return {
         "rows": json.dumps(list(rows), default=str),
         "ids": [row["id"] for row in rows],
-        "contacts": list({row["contact_id"] for row in rows}),
+        "worker": worker,
     }
-    await session.execute(
-        text("""
-        UPDATE deliveries AS d
-        SET status = 'sent', sent_at = s.sent_at, provider = s.provider,
-            provider_message_id = s.provider_message_id, lease_expires_at = NULL,
-            last_error = NULL, updated_at = now()
-        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS s(
-            id uuid, sent_at timestamptz, provider text, provider_message_id text)
-        WHERE d.id = s.id AND d.status = 'sending' AND d.id = ANY(CAST(:ids AS uuid[]))
-        """),
-        payload,
-    )
-    await session.execute(
-        text("""
-        UPDATE contacts AS c SET last_contacted_at = s.sent_at
-        FROM (SELECT contact_id, max(sent_at) AS sent_at
-              FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(contact_id uuid,
-                                                                 sent_at timestamptz)
-              GROUP BY contact_id) AS s
-        WHERE c.id = s.contact_id AND c.id = ANY(CAST(:contacts AS uuid[]))
-          AND (c.last_contacted_at IS NULL OR c.last_contacted_at < s.sent_at)
-        """),
-        payload,
-    )
 
 
-async def record_retry(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Back to the queue after a transient failure, not before the given time."""
+async def record_sent(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], worker: str
+) -> set[uuid.UUID]:
+    """Sent: the delivery and the contact's last_contacted_at. Returns the deliveries this
+    worker still held; only those may get their activity and pass the point of no return."""
     if not rows:
-        return
-    await session.execute(
+        return set()
+    params = _fenced(rows, worker) | {"contacts": list({row["contact_id"] for row in rows})}
+    result = await session.execute(
+        text("""
+        WITH updated AS (
+            UPDATE deliveries AS d
+            SET status = 'sent', sent_at = r.sent_at, provider = r.provider,
+                provider_message_id = r.provider_message_id, lease_expires_at = NULL,
+                last_error = NULL, updated_at = now()
+            FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+                id uuid, attempts int, sent_at timestamptz, provider text,
+                provider_message_id text)
+            WHERE d.id = r.id AND d.status = 'sending'
+              AND d.leased_by = :worker AND d.attempts = r.attempts
+              AND d.id = ANY(CAST(:ids AS uuid[]))
+            RETURNING d.id, d.contact_id, r.sent_at
+        ), touched AS (
+            UPDATE contacts AS c SET last_contacted_at = u.sent_at
+            FROM (SELECT contact_id, max(sent_at) AS sent_at FROM updated
+                  GROUP BY contact_id) AS u
+            WHERE c.id = u.contact_id AND c.id = ANY(CAST(:contacts AS uuid[]))
+              AND (c.last_contacted_at IS NULL OR c.last_contacted_at < u.sent_at)
+        )
+        SELECT id FROM updated
+        """),
+        params,
+    )
+    return {row[0] for row in result}
+
+
+async def record_retry(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], worker: str
+) -> set[uuid.UUID]:
+    """Back to the queue after a transient failure, not before the given time. A row this
+    worker recorded as sent moments ago may come back too (refused at the final `.`)."""
+    if not rows:
+        return set()
+    result = await session.execute(
         text("""
         UPDATE deliveries AS d
         SET status = 'queued', not_before = r.not_before, last_error = r.error,
-            lease_expires_at = NULL, leased_by = NULL, updated_at = now()
+            lease_expires_at = NULL, leased_by = NULL, sent_at = NULL, updated_at = now()
         FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
-            id uuid, not_before timestamptz, error text)
-        WHERE d.id = r.id AND d.id = ANY(CAST(:ids AS uuid[]))
+            id uuid, attempts int, not_before timestamptz, error text)
+        WHERE d.id = r.id AND d.status IN ('sending', 'sent')
+          AND d.leased_by = :worker AND d.attempts = r.attempts
+          AND d.id = ANY(CAST(:ids AS uuid[]))
+        RETURNING d.id
         """),
-        {"rows": json.dumps(list(rows), default=str), "ids": [row["id"] for row in rows]},
+        _fenced(rows, worker),
     )
+    return {row[0] for row in result}
 
 
-async def record_failed(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+async def record_failed(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], worker: str
+) -> set[uuid.UUID]:
     if not rows:
-        return
-    await session.execute(
+        return set()
+    result = await session.execute(
         text("""
         UPDATE deliveries AS d
         SET status = 'failed', failed_at = r.failed_at, last_error = r.error,
-            lease_expires_at = NULL, updated_at = now()
+            lease_expires_at = NULL, sent_at = NULL, updated_at = now()
         FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
-            id uuid, failed_at timestamptz, error text)
-        WHERE d.id = r.id AND d.id = ANY(CAST(:ids AS uuid[]))
+            id uuid, attempts int, failed_at timestamptz, error text)
+        WHERE d.id = r.id AND d.status IN ('sending', 'sent')
+          AND d.leased_by = :worker AND d.attempts = r.attempts
+          AND d.id = ANY(CAST(:ids AS uuid[]))
+        RETURNING d.id
         """),
-        {"rows": json.dumps(list(rows), default=str), "ids": [row["id"] for row in rows]},
+        _fenced(rows, worker),
     )
+    return {row[0] for row in result}
 
 
 async def delete_activities(session: AsyncSession, activity_ids: Sequence[uuid.UUID]) -> None:
@@ -407,17 +443,22 @@ async def delete_activities(session: AsyncSession, activity_ids: Sequence[uuid.U
         )
 
 
-async def release_expired_leases(session: AsyncSession, now: datetime) -> int:
-    """Deliveries still `sending` after their lease ran out: their sender died before it
-    recorded them sent. A two-phase provider never passed its point of no return for them
-    (that happens only after `sent` is committed), so they go back to the queue."""
+async def release_expired_leases(session: AsyncSession, now: datetime, max_attempts: int) -> int:
+    """Deliveries still `sending` after their lease ran out: their sender died (or stalled)
+    before it recorded them sent. A two-phase provider never passed its point of no return for
+    them (that happens only after `sent` is committed), so they go back to the queue — or fail,
+    when they have used up their attempts (a delivery that kills its sender every time must
+    not hold the queue forever)."""
     result = await session.execute(
         text("""
-        UPDATE deliveries SET status = 'queued', lease_expires_at = NULL, leased_by = NULL,
-                              last_error = 'lease expired: the sender stopped', updated_at = now()
+        UPDATE deliveries
+        SET status = CASE WHEN attempts >= :max_attempts THEN 'failed' ELSE 'queued' END,
+            failed_at = CASE WHEN attempts >= :max_attempts THEN now() END,
+            lease_expires_at = NULL, leased_by = NULL,
+            last_error = 'lease expired: the sender stopped', updated_at = now()
         WHERE status = 'sending' AND lease_expires_at < :now
         """),
-        {"now": now},
+        {"now": now, "max_attempts": max_attempts},
     )
     return int(getattr(result, "rowcount", 0) or 0)
 

@@ -90,6 +90,8 @@ class _GroupRecorder:
 
     async def submit(self, item: _Result) -> uuid.UUID | None:
         """Returns once the item is committed: its `sent` activity id, if it was sent."""
+        if self._closed:
+            raise RuntimeError("the recorder has stopped")
         future: asyncio.Future[uuid.UUID | None] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         self._wake.set()
@@ -107,6 +109,12 @@ class _GroupRecorder:
                 if self._closed:
                     return
                 continue
+            if self._closed:
+                # Submitted by a lane that was being cancelled: nothing may be recorded now.
+                for _, future in self._pending:
+                    future.set_exception(RuntimeError("the recorder has stopped"))
+                self._pending = []
+                return
             if not self._closed and len(self._pending) < self._gather_at:
                 # A moment for the other lanes to arrive: one commit for many messages costs
                 # far less than a commit for each.
@@ -203,7 +211,21 @@ class Sender:
         return outcome
 
     async def _send_group(self, group: _Group, now: datetime, outcome: SendOutcome) -> None:
-        lanes = await self._lanes(group)
+        try:
+            lanes = await self._lanes(group)
+        except Exception as error:  # settings that cannot be read or a provider not built
+            # The group's deliveries are retried (or failed) like any provider error; the
+            # other companies' groups in the batch go on.
+            reason = error if isinstance(error, ProviderError) else None
+            log.warning("no provider for company %s: %s", group.company_id, error)
+            failure = reason or ProviderError(
+                f"the provider could not be set up: {error}", transient=True
+            )
+            async with self.database.unit_of_work() as session:
+                await self._record(
+                    session, [_Result(r, error=failure) for r in group.rows], now, outcome
+                )
+            return
         if lanes is None:
             await self._send_in_transaction(group, now, outcome)
             return
@@ -284,12 +306,20 @@ class Sender:
                     raise
                 if item.prepared is None:
                     continue
+                if activity_id is None:
+                    # Another worker holds this delivery now (our lease ran out): drop ours.
+                    await item.prepared.abort()
+                    continue
                 # Recorded as sent: now, and only now, past the point of no return.
                 await self._commit_recorded(item, activity_id, now, outcome)
 
         runner = asyncio.create_task(recorder.run())
         try:
-            await asyncio.gather(*(work(lane) for lane in lanes[: len(rows)]))
+            # A failing lane cancels the others (each aborts what it prepared), so no lane is
+            # left waiting on a recorder that has stopped.
+            async with asyncio.TaskGroup() as lanes_running:
+                for lane in lanes[: len(rows)]:
+                    lanes_running.create_task(work(lane))
         finally:
             recorder.close()
             await runner
@@ -317,71 +347,74 @@ class Sender:
         now: datetime,
         outcome: SendOutcome,
     ) -> dict[uuid.UUID, uuid.UUID]:
-        """Write what happened; returns the id of each sent delivery's activity."""
-        sent, retries, failures, activities = [], [], [], []
-        activity_ids: dict[uuid.UUID, uuid.UUID] = {}
+        """Write what happened, for the deliveries this worker still holds; returns the id of
+        the `*_sent` activity of each delivery recorded as sent (absent: not recorded, and a
+        prepared message must then be dropped)."""
+        sent, retries, failures = [], [], []
         for item in results:
             row = item.row
-            base = {
-                "company_id": row.company_id,
-                "campaign_id": row.campaign_id,
-                "contact_id": row.contact_id,
-                "lead_id": row.lead_id,
-                "message_id": row.message_id,
-                "variant": row.variant,
-                "occurred_at": now,
-            }
             if item.error is None:
-                provider_id = item.result.provider_message_id if item.result else None
                 sent.append(
                     {
                         "id": row.id,
+                        "attempts": row.attempts,
                         "sent_at": now,
                         "contact_id": row.contact_id,
                         "provider": item.result.provider if item.result else None,
-                        "provider_message_id": provider_id,
-                    }
-                )
-                activity_ids[row.id] = uuid.uuid4()
-                activities.append(
-                    {
-                        **base,
-                        "id": activity_ids[row.id],
-                        "activity_type": SENT_ACTIVITY[MessageType(row.channel)],
-                        "metadata": {"delivery_id": str(row.id), "step": row.step_order},
+                        "provider_message_id": (
+                            item.result.provider_message_id if item.result else None
+                        ),
                     }
                 )
             elif item.error.transient and row.attempts < self.settings.max_attempts:
+                not_before = now + self._backoff(row.attempts, item.error)
                 retries.append(
                     {
                         "id": row.id,
+                        "attempts": row.attempts,
                         "error": item.error.reason,
-                        "not_before": now + self._backoff(row.attempts, item.error),
+                        "not_before": not_before,
                     }
                 )
             else:
                 reason = item.error.reason
                 if item.error.transient:
                     reason = f"gave up after {row.attempts} attempts: {reason}"
-                failures.append({"id": row.id, "failed_at": now, "error": reason})
-                activities.append(
-                    {
-                        **base,
-                        "activity_type": ActivityType.MESSAGE_FAILED,
-                        "metadata": {
-                            "delivery_id": str(row.id),
-                            "reason": reason,
-                            "step": row.step_order,
-                        },
-                    }
+                failures.append(
+                    {"id": row.id, "attempts": row.attempts, "failed_at": now, "error": reason}
                 )
-        await repo.record_sent(session, sent)
-        await repo.record_retry(session, retries)
-        await repo.record_failed(session, failures)
+        worker = self.settings.worker_id
+        recorded_sent = await repo.record_sent(session, sent, worker)
+        recorded_retries = await repo.record_retry(session, retries, worker)
+        recorded_failures = await repo.record_failed(session, failures, worker)
+        rows = {item.row.id: item.row for item in results}
+        reasons = {failure["id"]: failure["error"] for failure in failures}
+        activity_ids = {delivery_id: uuid.uuid4() for delivery_id in recorded_sent}
+        activities = [
+            _activity(
+                rows[d],
+                SENT_ACTIVITY[MessageType(rows[d].channel)],
+                now,
+                {"delivery_id": str(d), "step": rows[d].step_order},
+                activity_ids[d],
+            )
+            for d in recorded_sent
+        ] + [
+            _activity(
+                rows[d],
+                ActivityType.MESSAGE_FAILED,
+                now,
+                {"delivery_id": str(d), "reason": reasons[d], "step": rows[d].step_order},
+            )
+            for d in recorded_failures
+        ]
         await repo.insert_activities(session, activities)
-        outcome.sent += len(sent)
-        outcome.retried += len(retries)
-        outcome.failed += len(failures)
+        stale = len(results) - len(recorded_sent) - len(recorded_retries) - len(recorded_failures)
+        if stale:
+            log.warning("%d deliveries had been taken over by another worker; left alone", stale)
+        outcome.sent += len(recorded_sent)
+        outcome.retried += len(recorded_retries)
+        outcome.failed += len(recorded_failures)
         return activity_ids
 
     def _limiter(self, group: _Group) -> RateLimiter | None:
@@ -408,6 +441,27 @@ async def _close_all(lanes: Sequence[ChannelProvider]) -> None:
         close = getattr(lane, "close", None)
         if close is not None:
             await close()
+
+
+def _activity(
+    row: Any,
+    kind: ActivityType,
+    now: datetime,
+    metadata: dict[str, Any],
+    activity_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": activity_id,
+        "company_id": row.company_id,
+        "campaign_id": row.campaign_id,
+        "contact_id": row.contact_id,
+        "lead_id": row.lead_id,
+        "message_id": row.message_id,
+        "variant": row.variant,
+        "activity_type": kind,
+        "occurred_at": now,
+        "metadata": metadata,
+    }
 
 
 def _message(row: Any) -> OutboundMessage:
