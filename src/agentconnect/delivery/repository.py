@@ -145,26 +145,38 @@ class RecentSends:
 
 
 async def recent_sends(
-    session: AsyncSession,
-    company_ids: Sequence[uuid.UUID],
-    contact_ids: Sequence[uuid.UUID],
-    now: datetime,
+    session: AsyncSession, contacts: Sequence[tuple[uuid.UUID, uuid.UUID]], now: datetime
 ) -> dict[uuid.UUID, RecentSends]:
-    """Messages queued or sent to each contact in the last day and week, across campaigns."""
+    """Messages queued or sent to each (company, contact) in the last day and week, across
+    campaigns. One index range per contact (LATERAL): a plain `contact_id = ANY(...)` let the
+    planner pick the (company, campaign, status) index and read every delivery of the company."""
+    if not contacts:
+        return {}
     stmt = text("""
-        SELECT contact_id,
-               count(*) FILTER (WHERE created_at > CAST(:now AS timestamptz) - interval '1 day'),
-               count(*),
-               min(created_at) FILTER (
-                   WHERE created_at > CAST(:now AS timestamptz) - interval '1 day'),
-               min(created_at)
-        FROM deliveries
-        WHERE company_id = ANY(:companies) AND contact_id = ANY(:contacts)
-          AND created_at > CAST(:now AS timestamptz) - interval '7 days'
-          AND status IN ('queued', 'sending', 'sent', 'delivered')
-        GROUP BY contact_id
+        SELECT k.contact_id, r.last_day, r.last_week, r.oldest_in_day, r.oldest_in_week
+        FROM unnest(CAST(:companies AS uuid[]), CAST(:contacts AS uuid[]))
+             AS k(company_id, contact_id)
+        CROSS JOIN LATERAL (
+            SELECT count(*) FILTER (
+                       WHERE d.created_at > CAST(:now AS timestamptz) - interval '1 day')
+                       AS last_day,
+                   count(*) AS last_week,
+                   min(d.created_at) FILTER (
+                       WHERE d.created_at > CAST(:now AS timestamptz) - interval '1 day')
+                       AS oldest_in_day,
+                   min(d.created_at) AS oldest_in_week
+            FROM deliveries AS d
+            WHERE d.company_id = k.company_id AND d.contact_id = k.contact_id
+              AND d.created_at > CAST(:now AS timestamptz) - interval '7 days'
+              AND d.status IN ('queued', 'sending', 'sent', 'delivered')
+        ) AS r
+        WHERE r.last_week > 0
     """)
-    params = {"companies": list(company_ids), "contacts": list(contact_ids), "now": now}
+    params = {
+        "companies": [company for company, _ in contacts],
+        "contacts": [contact for _, contact in contacts],
+        "now": now,
+    }
     rows = await session.execute(stmt, params)
     return {row[0]: RecentSends(row[1], row[2], row[3], row[4]) for row in rows}
 

@@ -496,7 +496,9 @@ class _BatchData:
                 sorted(goal_kinds),
                 min(e.enrolled_at for e in claimed),
             ),
-            sends=await repo.recent_sends(session, company_ids, contact_ids, now),
+            sends=await repo.recent_sends(
+                session, list({(e.company_id, e.contact_id) for e in claimed}), now
+            ),
             engagement=await repo.preferred_hours(session, company_ids, optimised, since),
             company_engagement=await repo.company_engagement_instants(
                 session,
