@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    bindparam,
     func,
     literal,
     or_,
@@ -24,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.orm import contains_eager
 
+from agentconnect.kit.sorting import order_by
 from agentconnect.kit.sql import like_pattern, uuid_array
 from agentconnect.models import (
     OPEN_LEAD_STAGES,
@@ -95,6 +98,82 @@ def filter_clauses(filters: LeadFilters) -> list[ColumnElement[bool]]:
     return clauses
 
 
+SORTABLE = {
+    "created_at": Lead.created_at,
+    "updated_at": Lead.updated_at,
+    "score": Lead.score,
+    "deal_value": Lead.deal_value,
+    "expected_close_date": Lead.expected_close_date,
+    "stage_changed_at": Lead.stage_changed_at,
+    "title": Lead.title,
+}
+
+# The list filters as bound parameters, by name, in a fixed order: a page statement depends only
+# on which filters are present (its shape), so one statement object serves every request of
+# that shape (page_statement), values travel as parameters.
+_BOUND_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
+    "stages": lambda: Lead.stage.in_(bindparam("stages", expanding=True)),
+    "open_only": lambda: Lead.stage.in_(OPEN_LEAD_STAGES),
+    "assigned_to": lambda: Lead.assigned_to == bindparam("assigned_to"),
+    "unassigned_only": lambda: Lead.assigned_to.is_(None),
+    "qualification_status": lambda: Lead.qualification_status.in_(
+        bindparam("qualification_status", expanding=True)
+    ),
+    "min_score": lambda: Lead.score >= bindparam("min_score"),
+    "max_score": lambda: Lead.score <= bindparam("max_score"),
+    "min_value": lambda: Lead.deal_value >= bindparam("min_value"),
+    "max_value": lambda: Lead.deal_value <= bindparam("max_value"),
+    "q": lambda: or_(
+        func.lower(Lead.title).like(bindparam("q"), escape="\\"),
+        Contact.search_text.like(bindparam("q"), escape="\\"),
+    ),
+}
+
+
+def filter_shape(filters: LeadFilters) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """Which filters are set, and their values as the bound parameters of page_statement."""
+    values: dict[str, Any] = {
+        "stages": list(filters.stages) or None,
+        "open_only": filters.open_only or None,
+        "assigned_to": filters.assigned_to,
+        "unassigned_only": filters.unassigned_only or None,
+        "qualification_status": list(filters.qualification_status) or None,
+        "min_score": filters.min_score,
+        "max_score": filters.max_score,
+        "min_value": filters.min_value,
+        "max_value": filters.max_value,
+        "q": like_pattern(filters.q) if filters.q else None,
+    }
+    shape = tuple(name for name in _BOUND_FILTERS if values[name] is not None)
+    return shape, {name: values[name] for name in shape if name not in _FLAGS}
+
+
+_FLAGS = ("open_only", "unassigned_only")
+
+
+@functools.lru_cache(maxsize=256)
+def page_statement(
+    shape: tuple[str, ...], sort: str, default_sort: str, lead_columns: tuple[Any, ...]
+) -> Select[Any]:
+    """A page of leads with their contact's summary and, as an uncorrelated subquery computed
+    once, the filtered total: one round trip. Built once per shape and sort and reused, so a
+    request pays for neither building the statement nor its cache key. Every parameter,
+    `company_id` first, is bound at execution."""
+    company = bindparam("company_id", type_=UUID(as_uuid=True))
+    clauses = [_BOUND_FILTERS[name]() for name in shape]
+    total = select(func.count()).select_from(Lead).where(Lead.company_id == company, *clauses)
+    if "q" in shape:
+        total = total.join(Lead.contact).where(Contact.company_id == company)
+    return (
+        select(*lead_columns, *CONTACT_SUMMARY, total.scalar_subquery())
+        .join(Lead.contact)
+        .where(Lead.company_id == company, Contact.company_id == company, *clauses)
+        .order_by(*order_by(sort, SORTABLE, default=default_sort, tiebreaker=Lead.id))
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+
+
 # What a lead answer shows of its contact (leads.schemas.ContactSummary).
 CONTACT_SUMMARY = (
     Contact.id,
@@ -128,16 +207,6 @@ class LeadRepository(TenantRepository[Lead]):
             .join(Lead.contact)
             .where(Contact.company_id == self.company_id)
             .options(contains_eager(Lead.contact).load_only(*CONTACT_SUMMARY))
-        )
-
-    def listing(self, filters: LeadFilters, lead_columns: Sequence[Any]) -> Select[Any]:
-        """A filtered list as plain rows: the given lead columns, then the contact's summary
-        columns. A page is read-only, so it skips ORM objects and their identity map, which
-        cost more than the query itself on a 50-lead page."""
-        return (
-            self.select(*lead_columns, *CONTACT_SUMMARY)
-            .join(Lead.contact)
-            .where(Contact.company_id == self.company_id, *filter_clauses(filters))
         )
 
     def counting(self, filters: LeadFilters) -> Select[Any]:

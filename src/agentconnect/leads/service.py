@@ -13,13 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentconnect.auth.principal import Principal
 from agentconnect.errors import Conflict, Forbidden, InvalidInput, NotFound
-from agentconnect.kit.sorting import order_by
 from agentconnect.leads import schemas
 from agentconnect.leads.repository import (
     CONTACT_SUMMARY,
     LeadFilters,
     LeadRepository,
     StageUpdate,
+    filter_shape,
+    page_statement,
 )
 from agentconnect.models import (
     OPEN_LEAD_STAGES,
@@ -41,15 +42,6 @@ CLOSED_NEEDS_REASON = "leaving {stage} needs a reason: say why the lead is reope
 _LEAD_FIELDS = tuple(name for name in schemas.Lead.model_fields if name != "contact")
 _ANSWER_COLUMNS = tuple(getattr(Lead, name) for name in _LEAD_FIELDS)
 _CONTACT_FIELDS = tuple(column.key for column in CONTACT_SUMMARY)
-SORTABLE = {
-    "created_at": Lead.created_at,
-    "updated_at": Lead.updated_at,
-    "score": Lead.score,
-    "deal_value": Lead.deal_value,
-    "expected_close_date": Lead.expected_close_date,
-    "stage_changed_at": Lead.stage_changed_at,
-    "title": Lead.title,
-}
 
 
 def _repo(session: AsyncSession, principal: Principal) -> LeadRepository:
@@ -89,17 +81,12 @@ async def list_leads(
     default_sort: str = "-created_at",
 ) -> tuple[list[schemas.Lead], int]:
     leads = _repo(session, principal)
-    # The total rides along with the page as an uncorrelated subquery (computed once): one
-    # round trip instead of two. Only a page past the end needs its own count.
-    stmt = (
-        leads.listing(filters, _ANSWER_COLUMNS)
-        .add_columns(leads.counting(filters).scalar_subquery())
-        .order_by(*order_by(sort, SORTABLE, default=default_sort, tiebreaker=Lead.id))
-        .limit(limit)
-        .offset(offset)
-    )
-    rows = (await session.execute(stmt)).all()
+    shape, values = filter_shape(filters)
+    stmt = page_statement(shape, sort or default_sort, default_sort, _ANSWER_COLUMNS)
+    params = {**values, "company_id": principal.company_id, "limit": limit, "offset": offset}
+    rows = (await session.execute(stmt, params)).all()
     if not rows:
+        # Past the end of the list the page is empty, and so would be its total.
         return [], await leads.count_filtered(filters) if offset else 0
     return [_answer(row) for row in rows], int(rows[0][-1])
 
