@@ -14,7 +14,6 @@ from agentconnect.deps import ManagerDep, PrincipalDep, SessionDep
 from agentconnect.kit.pagination import Page, PageDep
 from agentconnect.leads import schemas, service
 from agentconnect.leads.repository import LeadFilters
-from agentconnect.models import LeadStage, QualificationStatus
 from agentconnect.scoring import service as scoring
 
 router = APIRouter(prefix="/api/v1/leads", tags=["leads"])
@@ -39,30 +38,22 @@ async def list_leads(
     session: SessionDep,
     principal: PrincipalDep,
     page: PageDep,
-    stage: Annotated[list[LeadStage] | None, Query(description="repeatable")] = None,
-    assigned_to: uuid.UUID | None = None,
-    qualification_status: Annotated[list[QualificationStatus] | None, Query()] = None,
-    min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
-    max_score: Annotated[int | None, Query(ge=0, le=100)] = None,
-    min_value: Annotated[Decimal | None, Query(ge=0)] = None,
-    max_value: Annotated[Decimal | None, Query(ge=0)] = None,
-    q: Annotated[str | None, Query(max_length=200, description="title or contact")] = None,
-    sort: SortParam = None,
+    query: Annotated[schemas.LeadListQuery, Query()],
 ) -> Page[schemas.Lead]:
     """List leads, newest first unless `sort` says otherwise
     (created_at, updated_at, score, deal_value, expected_close_date, stage_changed_at, title)."""
     filters = LeadFilters(
-        stages=stage or [],
-        assigned_to=assigned_to,
-        qualification_status=qualification_status or [],
-        min_score=min_score,
-        max_score=max_score,
-        min_value=min_value,
-        max_value=max_value,
-        q=q.strip() if q else None,
+        stages=query.stage or [],
+        assigned_to=query.assigned_to,
+        qualification_status=query.qualification_status or [],
+        min_score=query.min_score,
+        max_score=query.max_score,
+        min_value=query.min_value,
+        max_value=query.max_value,
+        q=query.q.strip() if query.q else None,
     )
     rows, total = await service.list_leads(
-        session, principal, filters, sort, page.limit, page.offset
+        session, principal, filters, query.sort, page.limit, page.offset
     )
     return _page(rows, total, page)
 
