@@ -18,6 +18,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from agentconnect.db import plain_url
+from agentconnect.migrations_runner import upgrade
 
 _STARTED = time.monotonic()
 
@@ -50,6 +51,19 @@ def recreate_database(server_url: str, name: str) -> str:
     with psycopg.connect(plain_url(server_url), autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return make_url(plain_url(server_url)).set(database=name).render_as_string(hide_password=False)
+
+
+@contextmanager
+def scratch_database(server_url: str, name: str, *, keep: bool = False) -> Iterator[str]:
+    """A fresh database on `server_url`, migrated to head, dropped afterwards unless `keep`."""
+    say(f"scratch database {name} ...")
+    url = recreate_database(server_url, name)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        if not keep:
+            drop_database(server_url, name)
 
 
 def server_version(url: str) -> str:

@@ -61,14 +61,12 @@ from agentconnect.db import Database
 from agentconnect.delivery.engine import Engine
 from agentconnect.delivery.scheduler import BatchOutcome, EngineSettings
 from agentconnect.delivery.sender import SenderSettings, SendOutcome
-from agentconnect.migrations_runner import upgrade
 from agentconnect.models import MessageType
 from bench.common import (
     BenchmarkFailed,
-    drop_database,
     main_with,
-    recreate_database,
     say,
+    scratch_database,
     server_version,
 )
 
@@ -585,44 +583,42 @@ def run(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     say(f"SMTP sink ({args.sink}) ...")
     sink = Sink(args.sink)
-    say(f"scratch database {args.database_name} ...")
-    url = recreate_database(args.database_url, args.database_name)
     try:
-        upgrade(url)
-        say(f"generating {args.enrollments:,} contacts and enrollments ...")
-        data = generate(url, args.enrollments, sink.port)
-        environment = {
-            "sink": f"{sink.kind}, pid {sink.process.pid}",
-            "postgres": server_version(url),
-            "settings": server_settings(url),
-            "load_before": _load(),
-        }
-        say("real: Engine.schedule + Engine.send ...")
-        profiler = cProfile.Profile() if args.profile else None
-        if profiler is None:
-            real = asyncio.run(run_real(url, args))
-        else:
-            real = profiler.runcall(asyncio.run, run_real(url, args))
-        say(f"  sent {real.sent.sent:,} in {real.send_s:.1f} s; checking ...")
-        check_real(url, data, real, sink)
-        say("bare: building the same messages ...")
-        started = time.process_time()
-        messages = prebuild(url, data)
-        build_cpu_s = time.process_time() - started
-        sink.reset()
-        say(f"bare: blasting {len(messages):,} messages ...")
-        bare_s, bare_cpu_s = asyncio.run(blast(sink.port, messages, args.concurrency))
-        sink_stats = check_sink(sink, expected_ids(url, data), "bare")
-        environment["load_after"] = _load()
-        cpu = Cpu(real.schedule_cpu_s, real.send_cpu_s, bare_cpu_s, build_cpu_s)
-        print(render(data, args, real, bare_s, cpu, environment, sink_stats))
-        if profiler is not None:
-            print("\ncProfile of the real path (timings above are slowed by the profiler):")
-            print(render_profile(profiler, args.profile_top))
+        with scratch_database(
+            args.database_url, args.database_name, keep=args.keep_database
+        ) as url:
+            say(f"generating {args.enrollments:,} contacts and enrollments ...")
+            data = generate(url, args.enrollments, sink.port)
+            environment = {
+                "sink": f"{sink.kind}, pid {sink.process.pid}",
+                "postgres": server_version(url),
+                "settings": server_settings(url),
+                "load_before": _load(),
+            }
+            say("real: Engine.schedule + Engine.send ...")
+            profiler = cProfile.Profile() if args.profile else None
+            if profiler is None:
+                real = asyncio.run(run_real(url, args))
+            else:
+                real = profiler.runcall(asyncio.run, run_real(url, args))
+            say(f"  sent {real.sent.sent:,} in {real.send_s:.1f} s; checking ...")
+            check_real(url, data, real, sink)
+            say("bare: building the same messages ...")
+            started = time.process_time()
+            messages = prebuild(url, data)
+            build_cpu_s = time.process_time() - started
+            sink.reset()
+            say(f"bare: blasting {len(messages):,} messages ...")
+            bare_s, bare_cpu_s = asyncio.run(blast(sink.port, messages, args.concurrency))
+            sink_stats = check_sink(sink, expected_ids(url, data), "bare")
+            environment["load_after"] = _load()
+            cpu = Cpu(real.schedule_cpu_s, real.send_cpu_s, bare_cpu_s, build_cpu_s)
+            print(render(data, args, real, bare_s, cpu, environment, sink_stats))
+            if profiler is not None:
+                print("\ncProfile of the real path (timings above are slowed by the profiler):")
+                print(render_profile(profiler, args.profile_top))
     finally:
         sink.close()
-        if not args.keep_database:
-            drop_database(args.database_url, args.database_name)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -48,17 +48,15 @@ from agentconnect.campaigns.schemas import (
     TargetCriteria,
 )
 from agentconnect.db import Database
-from agentconnect.migrations_runner import upgrade
 from agentconnect.models import CampaignType, Role
 from bench.common import (
     BenchmarkFailed,
-    drop_database,
     load_average,
     main_with,
     percentile,
     private_server,
-    recreate_database,
     say,
+    scratch_database,
     server_version,
 )
 
@@ -712,10 +710,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def run_on(server_url: str, name: str, args: argparse.Namespace) -> None:
-    say(f"scratch database {args.database_name} ...")
-    url = recreate_database(server_url, args.database_name)
-    try:
-        upgrade(url)
+    with scratch_database(server_url, args.database_name, keep=args.keep_database) as url:
         say(f"generating {args.contacts:,} contacts ...")
         data = generate(url, args.contacts, args.seed)
         say(
@@ -737,9 +732,6 @@ def run_on(server_url: str, name: str, args: argparse.Namespace) -> None:
                 print(explain(url, results.explain_preview_enrolled))
             print("EXPLAIN (ANALYZE, BUFFERS): enrollment (service, then bare), rolled back")
             print(explain(url, results.explain_enroll))
-    finally:
-        if not args.keep_database:
-            drop_database(server_url, args.database_name)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -31,13 +31,11 @@ from psycopg import sql
 from agentconnect.contacts.import_repository import ImportStaging
 from agentconnect.contacts.importer import ImportReport, import_contacts
 from agentconnect.db import Database
-from agentconnect.migrations_runner import upgrade
 from bench.common import (
     BenchmarkFailed,
-    drop_database,
     main_with,
-    recreate_database,
     say,
+    scratch_database,
     server_version,
 )
 from bench.fake_contacts import COPY_COLUMNS, generate, write_copy_csv, write_import_csv
@@ -210,10 +208,7 @@ def render(figures: Figures, postgres: str) -> str:
 
 
 def run(args: argparse.Namespace) -> Figures:
-    say(f"scratch database {args.database_name} ...")
-    url = recreate_database(args.database_url, args.database_name)
-    try:
-        upgrade(url)
+    with scratch_database(args.database_url, args.database_name, keep=args.keep_database) as url:
         company_id = create_company(url)
         with tempfile.TemporaryDirectory(prefix="bench-import-") as folder:
             say(f"generating {args.rows:,} contacts ...")
@@ -221,9 +216,6 @@ def run(args: argparse.Namespace) -> Figures:
             figures = measure(url, company_id, files, args.rows)
         print(render(figures, server_version(url)))
         return figures
-    finally:
-        if not args.keep_database:
-            drop_database(args.database_url, args.database_name)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

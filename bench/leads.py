@@ -44,14 +44,12 @@ from agentconnect.app import create_app
 from agentconnect.auth.secrets import new_api_key
 from agentconnect.config import Settings
 from agentconnect.db import Database
-from agentconnect.migrations_runner import upgrade
 from bench.common import (
     BenchmarkFailed,
-    drop_database,
     main_with,
     percentile,
-    recreate_database,
     say,
+    scratch_database,
 )
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -739,10 +737,7 @@ def render(data: Dataset, results: Results, postgres: str) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    say(f"scratch database {args.database_name} ...")
-    url = recreate_database(args.database_url, args.database_name)
-    try:
-        upgrade(url)
+    with scratch_database(args.database_url, args.database_name, keep=args.keep_database) as url:
         say(f"generating {sum(company_sizes(args.scale)):,} leads ...")
         data = generate(url, args.scale, args.seed)
         say(f"generated in {data.generation_s:.1f} s")
@@ -753,9 +748,6 @@ def run(args: argparse.Namespace) -> None:
         if args.explain:
             print()
             print(explain(url, results.captured))
-    finally:
-        if not args.keep_database:
-            drop_database(args.database_url, args.database_name)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -34,8 +34,7 @@ from sqlalchemy import event
 from agentconnect.contacts.import_repository import ImportStaging
 from agentconnect.contacts.importer import ImportReport, import_contacts
 from agentconnect.db import Database
-from agentconnect.migrations_runner import upgrade
-from bench.common import BenchmarkFailed, drop_database, recreate_database, say
+from bench.common import BenchmarkFailed, say, scratch_database
 from bench.fake_contacts import generate, write_import_csv
 from bench.import_contacts import DEFAULT_SERVER, check_report, create_company, settle
 
@@ -139,9 +138,7 @@ def render_profile(profiler: cProfile.Profile, top: int) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    url = recreate_database(args.database_url, args.database_name)
-    try:
-        upgrade(url)
+    with scratch_database(args.database_url, args.database_name) as url:
         company_id = create_company(url)
         with tempfile.TemporaryDirectory(prefix="bench-profile-") as folder:
             csv_path = Path(folder) / "contacts.csv"
@@ -159,8 +156,6 @@ def run(args: argparse.Namespace) -> None:
                 print(render_breakdown(f"{title} of {args.rows:,} rows", breakdown))
                 if profiler is not None:
                     print(render_profile(profiler, args.cprofile))
-    finally:
-        drop_database(args.database_url, args.database_name)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,11 +55,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agentconnect.db import Database
 from agentconnect.leads import service as leads_service
-from agentconnect.migrations_runner import upgrade
 from agentconnect.models import QualificationStatus
 from agentconnect.scoring import service
 from agentconnect.scoring.repository import ScoringRepository
-from bench.common import BenchmarkFailed, drop_database, main_with, recreate_database, say
+from bench.common import BenchmarkFailed, main_with, say, scratch_database
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 SCRATCH_DATABASE = "agentconnect_bench_scoring"
@@ -863,10 +862,7 @@ def render(
 
 
 def run(args: argparse.Namespace) -> None:
-    say(f"scratch database {args.database_name} ...")
-    url = recreate_database(args.database_url, args.database_name)
-    try:
-        upgrade(url)
+    with scratch_database(args.database_url, args.database_name, keep=args.keep_database) as url:
         say(f"generating {args.leads:,} leads and {args.activities:,} activities ...")
         data = generate(url, args.leads, args.activities, args.seed)
         say(f"generated in {data.generation_s:.1f} s")
@@ -903,9 +899,6 @@ def run(args: argparse.Namespace) -> None:
                 f"{len(result.mismatches)} of {result.sample} sampled engagement scores differ"
                 " from the bare SQL"
             )
-    finally:
-        if not args.keep_database:
-            drop_database(args.database_url, args.database_name)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -49,6 +49,21 @@ def _domain(addr_spec: str) -> str:
     return addr_spec.rpartition("@")[2] or "localhost"
 
 
+def extra_headers(message: OutboundMessage) -> list[tuple[str, str]]:
+    """The message's extra headers, each checked: a valid name, not one the builder sets, and
+    no line break (which would smuggle in headers of its own). ValueError otherwise."""
+    checked = []
+    for name, value in message.headers.items():
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid header name")
+        if name.lower() in _RESERVED:
+            raise ValueError(f"the {name} header is set by the builder, not by extra headers")
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"the {name} header contains a line break")
+        checked.append((name, value))
+    return checked
+
+
 def message_id_of(message: OutboundMessage, sender: EmailSender) -> str:
     """The Message-ID (without angle brackets) the message will carry."""
     if message.message_id_header:
@@ -73,13 +88,7 @@ def build_email(
     msg["Message-ID"] = f"<{message_id or message_id_of(message, sender)}>"
     if sender.reply_to:
         msg["Reply-To"] = _address(sender.reply_to)
-    for name, value in message.headers.items():
-        if not _HEADER_NAME.match(name):
-            raise ValueError(f"{name!r} is not a valid header name")
-        if name.lower() in _RESERVED:
-            raise ValueError(f"the {name} header is set by the builder, not by extra headers")
-        if "\r" in value or "\n" in value:
-            raise ValueError(f"the {name} header contains a line break")
+    for name, value in extra_headers(message):
         del msg[name]
         msg[name] = value
     msg.set_content(message.body, cte=_cte(message.body))
@@ -144,13 +153,7 @@ def email_bytes(message: OutboundMessage, sender: EmailSender, *, message_id: st
     ]
     if sender.reply_to:
         lines.append(_address_header("Reply-To", sender.reply_to))
-    for name, value in message.headers.items():
-        if not _HEADER_NAME.match(name):
-            raise ValueError(f"{name!r} is not a valid header name")
-        if name.lower() in _RESERVED:
-            raise ValueError(f"the {name} header is set by the builder, not by extra headers")
-        if "\r" in value or "\n" in value:
-            raise ValueError(f"the {name} header contains a line break")
+    for name, value in extra_headers(message):
         lines.append(_header(name, value))
     lines.append(b"MIME-Version: 1.0\r\n")
     text_part = _body_part(message.body, "plain")

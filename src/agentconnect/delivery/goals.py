@@ -109,7 +109,7 @@ async def achieve_goal(
                     "enrollment_id",
                     ended.c.id,
                     "reason",
-                    literal(exit_reason(goal)),
+                    literal(reason),
                 ),
             ),
         )

@@ -252,7 +252,7 @@ class Scheduler:
         writes.deliveries.append(
             self._delivery(enrollment, step, channel, variant, contact, company, data, address, now)
         )
-        data.count_send(enrollment.contact_id, now)
+        data.count_send(enrollment.contact_id)
         self._advance(enrollment, steps, now, data, writes, out, queued=True, variant=variant)
         out.queued += 1
 
@@ -507,7 +507,7 @@ class _BatchData:
             ),
         )
 
-    def count_send(self, contact_id: uuid.UUID, now: datetime) -> None:
+    def count_send(self, contact_id: uuid.UUID) -> None:
         self.sent_in_batch[contact_id] += 1
 
     def cap_frees_at(self, contact_id: uuid.UUID, company: Any, now: datetime) -> datetime | None:
