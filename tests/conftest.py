@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.world", "tests.fixtures.smtp"]
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.world",
+    "tests.fixtures.smtp",
+    "tests.fixtures.twilio",
+]

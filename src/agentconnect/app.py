@@ -15,6 +15,8 @@ from agentconnect.campaigns.endpoints import router as campaigns_router
 from agentconnect.channels.email_webhooks import admin_router as email_webhook_admin_router
 from agentconnect.channels.email_webhooks import router as email_webhooks_router
 from agentconnect.channels.endpoints import router as channels_router
+from agentconnect.channels.twilio_voice_webhooks import router as twilio_voice_router
+from agentconnect.channels.twilio_webhooks import router as twilio_webhooks_router
 from agentconnect.config import Settings, get_settings
 from agentconnect.contacts.endpoints import router as contacts_router
 from agentconnect.conversations.endpoints import router as conversations_router
@@ -74,6 +76,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(email_webhook_admin_router)
     app.include_router(email_webhooks_router)
     app.include_router(tracking_router)
+    app.include_router(twilio_webhooks_router)
+    app.include_router(twilio_voice_router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:

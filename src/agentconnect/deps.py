@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentconnect.auth.principal import Principal
 from agentconnect.auth.secrets import API_KEY_PREFIX, hash_api_key
 from agentconnect.auth.tokens import read_token
+from agentconnect.channels.registry import ProviderEnvironment
 from agentconnect.config import Settings
 from agentconnect.db import Database
 from agentconnect.errors import Unauthorized
@@ -42,6 +43,26 @@ def get_secret_key(request: Request) -> str:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SecretKeyDep = Annotated[str, Depends(get_secret_key)]
+
+
+def get_public_base_url(request: Request) -> str:
+    """The public URL the installation is reached at (tracking links, Twilio callbacks)."""
+    return str(request.app.state.settings.base_url).rstrip("/")
+
+
+PublicBaseUrlDep = Annotated[str, Depends(get_public_base_url)]
+
+
+def get_provider_environment(request: Request) -> ProviderEnvironment:
+    settings = request.app.state.settings
+    api_base = settings.twilio_api_base
+    return ProviderEnvironment(
+        public_base_url=str(settings.base_url).rstrip("/"),
+        twilio_api_base=str(api_base).rstrip("/") if api_base is not None else None,
+    )
+
+
+ProviderEnvironmentDep = Annotated[ProviderEnvironment, Depends(get_provider_environment)]
 # scope="function": the commit happens before the response is sent, so a failed commit is an
 # error answer instead of a success that was never stored.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

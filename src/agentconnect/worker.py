@@ -43,6 +43,9 @@ def engine_settings(settings: Settings) -> tuple[EngineSettings, SenderSettings]
         base_url=str(settings.base_url).rstrip("/"),
         secret_key=settings.resolved_secret_key(),
         batch_size=settings.delivery_batch_size,
+        twilio_api_base=(
+            str(settings.twilio_api_base).rstrip("/") if settings.twilio_api_base else None
+        ),
     )
     sender = SenderSettings(
         worker_id=f"{socket.gethostname()}:{os.getpid()}",

@@ -93,7 +93,9 @@ async def test_step_field_validation(world: World, payload: dict[str, Any]) -> N
 
 async def test_voice_step_may_rely_on_the_call_flow(world: World) -> None:
     campaign = await new_campaign(
-        world.a.manager, campaign_type="voice", call_flow_config={"agent": "sales-bot"}
+        world.a.manager,
+        campaign_type="voice",
+        call_flow_config={"closing": "Thanks, {{first_name|friend}}. Goodbye."},
     )
     step = await add_step(world.a.manager, campaign["id"])
     assert step["message_type"] == "voice"

@@ -10,7 +10,13 @@ from fastapi import APIRouter, Query, Response, status
 from agentconnect.campaigns import schemas, service
 from agentconnect.campaigns.test_send import test_send
 from agentconnect.contacts.schemas import Contact
-from agentconnect.deps import ManagerDep, PrincipalDep, SecretKeyDep, SessionDep
+from agentconnect.deps import (
+    ManagerDep,
+    PrincipalDep,
+    ProviderEnvironmentDep,
+    SecretKeyDep,
+    SessionDep,
+)
 from agentconnect.kit.pagination import Page, PageDep
 from agentconnect.models import Campaign, CampaignStatus, CampaignType, EnrollmentStatus
 
@@ -272,9 +278,12 @@ async def send_test(
     session: SessionDep,
     principal: ManagerDep,
     secret: SecretKeyDep,
+    environment: ProviderEnvironmentDep,
     campaign_id: CampaignId,
     body: schemas.TestSendRequest,
 ) -> schemas.TestSendResult:
     """Render a step for a contact (or sample data) and send it now to `to` only: no
     enrollment, no activity, no analytics. A provider that refuses the message answers 502."""
-    return await test_send(session, principal, campaign_id, body, secret_key=secret)
+    return await test_send(
+        session, principal, campaign_id, body, secret_key=secret, environment=environment
+    )

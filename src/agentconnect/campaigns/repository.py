@@ -103,7 +103,7 @@ class StepRepository(TenantRepository[CampaignMessage]):
 
     async def copy_steps(self, source_id: uuid.UUID, target_id: uuid.UUID) -> None:
         columns = ["sequence_order", "message_type", "delay_value", "delay_unit", "subject",
-                   "body", "variants", "send_window"]  # fmt: skip
+                   "body", "variants", "send_window", "options"]  # fmt: skip
         source = [getattr(CampaignMessage, c) for c in columns]
         await self.session.execute(
             insert(CampaignMessage).from_select(

@@ -11,10 +11,12 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     Field,
+    HttpUrl,
     StringConstraints,
     model_validator,
 )
 
+from agentconnect.agent.flow import CallFlowConfig
 from agentconnect.contacts.schemas import Contact
 from agentconnect.kit.money import Currency, MoneyIn, MoneyOut
 from agentconnect.kit.schemas import InputSchema, OutputSchema, check_json_depth
@@ -91,7 +93,12 @@ class CampaignFields(InputSchema):
     budget: MoneyIn | None = None
     cost: MoneyIn | None = None
     currency: Currency | None = None
-    call_flow_config: JsonObject | None = None
+    call_flow_config: CallFlowConfig | None = Field(
+        default=None,
+        description="the AI agent's script for voice calls: greeting, qualification questions "
+        "(budget, timeline, decision_maker, company_size), meeting prompt, closing; every "
+        "field has a default, so {} is a complete flow",
+    )
 
     @model_validator(mode="after")
     def _schedule_in_order(self) -> CampaignFields:
@@ -164,13 +171,41 @@ class SendWindow(InputSchema):
         return self
 
 
-class StepFields(InputSchema):
+class WhatsAppTemplate(InputSchema):
+    """An approved WhatsApp template (Twilio Content API): what may be sent outside the 24 hours
+    after the contact's last message. Variable values may use personalisation tokens."""
+
+    content_sid: Annotated[str, StringConstraints(pattern=r"^HX[0-9a-fA-F]{32}$")]
+    variables: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^\w+$")],
+        Annotated[str, StringConstraints(max_length=1000)],
+    ] = Field(default_factory=dict, max_length=20)
+
+
+class StepOptions(InputSchema):
+    """Channel-specific step settings, stored together."""
+
+    whatsapp_template: WhatsAppTemplate | None = None
+    voicemail_message: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
+        default=None, description="said after the beep when a machine answers (default: body)"
+    )
+    voicemail_audio_url: HttpUrl | None = Field(
+        default=None, description="an audio file played after the beep instead"
+    )
+
+
+class StepFields(StepOptions):
     delay_value: Annotated[int, Field(ge=0, le=10_000)] | None = None
     delay_unit: DelayUnit | None = None
     subject: Annotated[str, StringConstraints(max_length=500)] | None = None
     body: Annotated[str, StringConstraints(max_length=EMAIL_MAX_CHARS)] | None = None
     variants: list[Variant] | None = Field(default=None, max_length=10)
     send_window: SendWindow | None = None
+
+    def options_given(self) -> dict[str, Any]:
+        """The channel options this request sets (JSON-ready), by name."""
+        given = self.model_fields_set & set(StepOptions.model_fields)
+        return self.model_dump(mode="json", include=given)
 
     @model_validator(mode="after")
     def _variant_names_unique(self) -> StepFields:
@@ -204,8 +239,21 @@ class Step(OutputSchema):
     body: str
     variants: list[dict[str, Any]]
     send_window: dict[str, Any] | None
+    whatsapp_template: dict[str, Any] | None = None
+    voicemail_message: str | None = None
+    voicemail_audio_url: str | None = None
     created_at: datetime
     updated_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unpack_options(cls, data: Any) -> Any:
+        """Steps keep channel options in one JSON column; the API shows them as fields."""
+        options = getattr(data, "options", None)
+        if options is None or isinstance(data, dict):
+            return data
+        fields = {name: getattr(data, name) for name in cls.model_fields if hasattr(data, name)}
+        return {**fields, **{k: v for k, v in options.items() if k in cls.model_fields}}
 
 
 # --- targeting and enrollment -------------------------------------------------------------------

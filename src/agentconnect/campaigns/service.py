@@ -255,6 +255,7 @@ async def add_step(
         body=data.body or "",
         variants=[v.model_dump(exclude_none=True) for v in data.variants or []],
         send_window=data.send_window.model_dump() if data.send_window else None,
+        options={k: v for k, v in data.options_given().items() if v is not None},
     )
     validate_step(campaign, step)
     if order <= last:
@@ -299,6 +300,8 @@ async def update_step(
         step.variants = [v.model_dump(exclude_none=True) for v in data.variants or []]
     if "send_window" in changes:
         step.send_window = data.send_window.model_dump() if data.send_window else None
+    options = {**(step.options or {}), **data.options_given()}
+    step.options = {k: v for k, v in options.items() if v is not None}
     validate_step(campaign, step)
     await session.flush()
     await session.refresh(step)

@@ -50,7 +50,17 @@ def with_article(word: str) -> str:
 
 def validate_step(campaign: Campaign, step: CampaignMessage) -> None:
     """Raise InvalidInput naming the field when the step cannot be sent on its channel."""
-    texts: list[tuple[str, str | None]] = [("subject", step.subject), ("body", step.body)]
+    options: dict[str, Any] = step.options or {}
+    template = options.get("whatsapp_template") or {}
+    texts: list[tuple[str, str | None]] = [
+        ("subject", step.subject),
+        ("body", step.body),
+        ("voicemail_message", options.get("voicemail_message")),
+        *(
+            (f"whatsapp_template.variables.{name}", value)
+            for name, value in (template.get("variables") or {}).items()
+        ),
+    ]
     variants: list[dict[str, Any]] = step.variants or []
     for index, variant in enumerate(variants):
         texts += [
@@ -75,9 +85,14 @@ def validate_step(campaign: Campaign, step: CampaignMessage) -> None:
             raise _error("subject", "an email step needs a subject")
         if not step.body.strip():
             raise _error("body", "an email step needs a body")
-    elif channel in (MessageType.SMS, MessageType.WHATSAPP):
+    if template and channel != MessageType.WHATSAPP:
+        raise _error("whatsapp_template", "only a whatsapp step takes a template")
+    voicemail = options.get("voicemail_message") or options.get("voicemail_audio_url")
+    if voicemail and channel != MessageType.VOICE:
+        raise _error("voicemail_message", "only a voice step leaves a voicemail")
+    if channel in (MessageType.SMS, MessageType.WHATSAPP):
         limit = SMS_MAX_CHARS if channel == MessageType.SMS else WHATSAPP_MAX_CHARS
-        if not step.body.strip():
+        if not step.body.strip() and not (channel == MessageType.WHATSAPP and template):
             raise _error("body", f"{with_article(channel.value)} step needs a body")
         for field, body in bodies:
             if body and len(body) > limit:

@@ -12,7 +12,7 @@ from agentconnect.campaigns import schemas
 from agentconnect.campaigns.repository import StepRepository
 from agentconnect.campaigns.steps import with_article
 from agentconnect.channels.base import OutboundMessage
-from agentconnect.channels.registry import send_now
+from agentconnect.channels.registry import ProviderEnvironment, send_now
 from agentconnect.delivery.context import render_context
 from agentconnect.delivery.renderer import SAMPLE_CONTEXT, render_message
 from agentconnect.errors import InvalidInput, NotFound
@@ -39,6 +39,7 @@ async def test_send(
     request: schemas.TestSendRequest,
     *,
     secret_key: str | None,
+    environment: ProviderEnvironment | None,
 ) -> schemas.TestSendResult:
     """No enrollment, no activity, no analytics: only the message to `to`.
 
@@ -90,6 +91,7 @@ async def test_send(
             metadata={"test": True, "campaign_id": str(campaign_id), "message_id": str(step.id)},
         ),
         secret_key=secret_key,
+        environment=environment,
     )
     return schemas.TestSendResult(
         channel=step.message_type,

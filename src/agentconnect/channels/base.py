@@ -29,6 +29,11 @@ class OutboundMessage:
     message_id_header: str | None = None
     # Email: extra headers (List-Unsubscribe, List-Unsubscribe-Post, ...).
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Which delivery this is (Twilio's callback URLs name it).
+    delivery_id: uuid.UUID | None = None
+    # Channel extras: a WhatsApp template (`content_sid`, `content_variables`), a voice
+    # step's voicemail.
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,8 @@ class ProviderResult:
     provider: str
     provider_message_id: str
     status: str = "sent"
+    # SMS: the number of segments the provider billed.
+    segments: int | None = None
 
 
 class ProviderError(Exception):
@@ -45,11 +52,23 @@ class ProviderError(Exception):
     otherwise permanent (SMTP 5xx, an invalid address) and the delivery fails for good.
     """
 
-    def __init__(self, reason: str, *, transient: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        transient: bool,
+        retry_after: float | None = None,
+        code: int | None = None,
+        suppress_address: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.transient = transient
         self.retry_after = retry_after
+        # The provider's own error code (Twilio's 21610, 21211, ...), when it gave one.
+        self.code = code
+        # The address refuses this channel for good (unsubscribed): the engine suppresses it.
+        self.suppress_address = suppress_address
 
 
 class CommitUncertain(ProviderError):

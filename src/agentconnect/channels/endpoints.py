@@ -1,12 +1,12 @@
-"""Channel endpoints: what the console provider recorded, and the email channel's settings."""
+"""Channel endpoints: what the console provider recorded, and the email and Twilio settings."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from agentconnect.channels import schemas, settings
+from agentconnect.channels import schemas, settings, twilio_settings
 from agentconnect.channels.repository import ConsoleMessageRepository
-from agentconnect.deps import AdminDep, ManagerDep, SecretKeyDep, SessionDep
+from agentconnect.deps import AdminDep, ManagerDep, PublicBaseUrlDep, SecretKeyDep, SessionDep
 from agentconnect.kit.pagination import Page, PageDep
 from agentconnect.models import ConsoleMessage
 
@@ -45,3 +45,30 @@ async def put_email_settings(
     (and a password when `username` is set). Omitting `password` keeps the stored one,
     `"password": null` clears it; it is stored encrypted and never returned."""
     return await settings.put_email_settings(session, principal, body, secret_key=secret)
+
+
+@router.get("/twilio", response_model=schemas.TwilioSettings)
+async def get_twilio_settings(
+    session: SessionDep, principal: AdminDep, base_url: PublicBaseUrlDep
+) -> schemas.TwilioSettings:
+    """The company's Twilio account and numbers, the sending rate the engine keeps to, and the
+    URLs to enter in the Twilio console. The auth token is never shown: `auth_token_set`
+    says whether one is stored."""
+    return await twilio_settings.get_twilio_settings(session, principal, base_url=base_url)
+
+
+@router.put("/twilio", response_model=schemas.TwilioSettings)
+async def put_twilio_settings(
+    session: SessionDep,
+    principal: AdminDep,
+    secret: SecretKeyDep,
+    base_url: PublicBaseUrlDep,
+    body: schemas.TwilioSettingsUpdate,
+) -> schemas.TwilioSettings:
+    """Replace the Twilio settings: `account_sid`, `auth_token` (write-only; omitted keeps the
+    stored one), and at least one sender (`sms_from` or `messaging_service_sid`,
+    `whatsapp_from`, `voice_from`); `transfer_number` is where the AI agent puts callers
+    through to a person."""
+    return await twilio_settings.put_twilio_settings(
+        session, principal, body, secret_key=secret, base_url=base_url
+    )

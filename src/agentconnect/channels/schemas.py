@@ -91,3 +91,60 @@ class EmailChannelSettings(BaseModel):
     from_name: str | None
     reply_to: str | None
     updated_at: datetime | None
+
+
+# --- Twilio -------------------------------------------------------------------------------------
+
+AccountSid = Annotated[str, StringConstraints(pattern=r"^AC[0-9a-fA-F]{32}$")]
+MessagingServiceSid = Annotated[str, StringConstraints(pattern=r"^MG[0-9a-fA-F]{32}$")]
+# Twilio's auth tokens are 32 hex characters; API-key secrets and test tokens vary, so any
+# printable token of a sane length is accepted.
+AuthToken = Annotated[str, StringConstraints(min_length=16, max_length=128, pattern=r"^[!-~]+$")]
+E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{6,14}$")]
+# An SMS sender: an E.164 number, or a short code (5 or 6 digits).
+SmsSender = Annotated[str, StringConstraints(pattern=r"^(\+[1-9]\d{6,14}|\d{5,6})$")]
+
+
+class TwilioSettingsUpdate(InputSchema):
+    """The whole Twilio configuration (PUT replaces it); `auth_token` is the exception:
+    omitted keeps the stored one."""
+
+    account_sid: AccountSid
+    auth_token: AuthToken | None = Field(default=None, json_schema_extra={"writeOnly": True})
+    sms_from: SmsSender | None = None
+    messaging_service_sid: MessagingServiceSid | None = None
+    messaging_service_rate: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="messages per second the Messaging Service's senders allow together "
+        "(default 1 per second, a single long code)",
+    )
+    whatsapp_from: E164 | None = None
+    voice_from: E164 | None = None
+    transfer_number: E164 | None = None
+
+
+class TwilioWebhookUrls(BaseModel):
+    """Where to point the numbers in the Twilio console (status callbacks and call URLs are
+    sent with each message and call, so they need no configuration)."""
+
+    incoming_messages: str
+    message_status: str
+
+
+class TwilioSettings(BaseModel):
+    account_sid: str | None
+    auth_token_set: bool
+    sms_from: str | None
+    messaging_service_sid: str | None
+    messaging_service_rate: float | None
+    whatsapp_from: str | None
+    voice_from: str | None
+    transfer_number: str | None
+    sms_rate_per_second: float | None = Field(
+        description="the sending rate the engine keeps to for SMS: 1/s for a long code, 3/s "
+        "toll-free, 100/s for a short code, or the Messaging Service's rate"
+    )
+    webhooks: TwilioWebhookUrls
+    updated_at: datetime | None

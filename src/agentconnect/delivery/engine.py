@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentconnect.channels.base import ChannelProvider
-from agentconnect.channels.registry import provider_for
+from agentconnect.channels.registry import ProviderEnvironment, provider_for
 from agentconnect.db import Database
 from agentconnect.delivery import repository as repo
 from agentconnect.delivery.scheduler import BatchOutcome, EngineSettings, Scheduler
@@ -56,7 +56,14 @@ class Engine:
     async def _provider(
         self, session: AsyncSession, company_id: uuid.UUID, channel: MessageType
     ) -> ChannelProvider:
-        return await provider_for(session, company_id, channel, self.scheduler.settings.secret_key)
+        settings = self.scheduler.settings
+        return await provider_for(
+            session,
+            company_id,
+            channel,
+            settings.secret_key,
+            ProviderEnvironment(settings.base_url, settings.twilio_api_base),
+        )
 
     async def schedule(self, now: datetime) -> BatchOutcome:
         """Schedule every due enrollment, batch after batch (one transaction each)."""

@@ -46,7 +46,7 @@ async def claim_due_enrollments(session: AsyncSession, now: datetime, limit: int
 async def steps_of(session: AsyncSession, campaign_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
     stmt = text("""
         SELECT id, company_id, campaign_id, sequence_order, message_type, delay_value,
-               delay_unit, subject, body, variants, send_window
+               delay_unit, subject, body, variants, send_window, options
         FROM campaign_messages WHERE campaign_id = ANY(:ids)
         ORDER BY campaign_id, sequence_order
     """)
@@ -133,6 +133,34 @@ async def goal_events(
     }
     rows = await session.execute(stmt, params)
     return {(row[0], row[1]): row[2] for row in rows}
+
+
+async def last_inbound(
+    session: AsyncSession,
+    company_ids: Sequence[uuid.UUID],
+    contact_ids: Sequence[uuid.UUID],
+    activity_type: str,
+    since: datetime,
+) -> dict[uuid.UUID, datetime]:
+    """When each contact last wrote to us on a channel (its `*_replied` activity), since
+    `since`: WhatsApp takes free-form messages only within 24 hours of it."""
+    if not contact_ids:
+        return {}
+    stmt = text("""
+        SELECT contact_id, max(occurred_at)
+        FROM campaign_activities
+        WHERE company_id = ANY(:companies) AND contact_id = ANY(:contacts)
+          AND activity_type = :kind AND occurred_at >= :since
+          AND occurred_at < timestamptz '3000-01-01'
+        GROUP BY contact_id
+    """)
+    params = {
+        "companies": list(company_ids),
+        "contacts": list(contact_ids),
+        "kind": activity_type,
+        "since": since,
+    }
+    return {row[0]: row[1] for row in await session.execute(stmt, params)}
 
 
 @dataclass(frozen=True)
@@ -322,8 +350,12 @@ FROM (
                              WHERE s.company_id = q.company_id AND s.channel = q.channel
                                AND s.address = lower(q.to_address))
                     THEN 'cancelled: the address is suppressed'
-           END AS reason
+           END AS reason,
+           ct.timezone AS contact_timezone,
+           coalesce(c.timezone, co.default_timezone) AS fallback_timezone,
+           co.settings -> 'quiet_hours' AS company_quiet_hours
     FROM deliveries AS q
+    JOIN companies AS co ON co.id = q.company_id
     JOIN campaigns AS c ON c.id = q.campaign_id AND c.company_id = q.company_id
     JOIN campaign_contacts AS cc ON cc.id = q.enrollment_id AND cc.company_id = q.company_id
     JOIN contacts AS ct ON ct.id = q.contact_id AND ct.company_id = q.company_id
@@ -335,7 +367,8 @@ FROM (
 WHERE d.id = claimed.id
 RETURNING d.id, d.company_id, d.campaign_id, d.enrollment_id, d.contact_id, d.lead_id,
           d.message_id, d.step_order, d.channel, d.variant, d.to_address, d.subject,
-          d.body_text, d.body_html, d.details, d.attempts, d.message_id_header, d.status
+          d.body_text, d.body_html, d.details, d.attempts, d.message_id_header, d.status,
+          claimed.contact_timezone, claimed.fallback_timezone, claimed.company_quiet_hours
 """)
 
 
@@ -379,10 +412,11 @@ async def record_sent(
             UPDATE deliveries AS d
             SET status = 'sent', sent_at = r.sent_at, provider = r.provider,
                 provider_message_id = r.provider_message_id, lease_expires_at = NULL,
-                last_error = NULL, updated_at = now()
+                provider_status = coalesce(d.provider_status, r.provider_status),
+                segments = r.segments, last_error = NULL, updated_at = now()
             FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
                 id uuid, attempts int, sent_at timestamptz, provider text,
-                provider_message_id text)
+                provider_message_id text, provider_status text, segments smallint)
             WHERE d.id = r.id AND d.status = 'sending'
               AND d.leased_by = :worker AND d.attempts = r.attempts
               AND d.id = ANY(CAST(:ids AS uuid[]))
@@ -397,6 +431,30 @@ async def record_sent(
         SELECT id FROM updated
         """),
         params,
+    )
+    return {row[0] for row in result}
+
+
+async def record_held(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], worker: str
+) -> set[uuid.UUID]:
+    """Back to the queue until `not_before`, the attempt not counted: the delivery was leased
+    at a moment it may not be sent (a retry that came due inside the contact's quiet hours)."""
+    if not rows:
+        return set()
+    result = await session.execute(
+        text("""
+        UPDATE deliveries AS d
+        SET status = 'queued', not_before = r.not_before, attempts = d.attempts - 1,
+            lease_expires_at = NULL, leased_by = NULL, updated_at = now()
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+            id uuid, attempts int, not_before timestamptz)
+        WHERE d.id = r.id AND d.status = 'sending'
+          AND d.leased_by = :worker AND d.attempts = r.attempts
+          AND d.id = ANY(CAST(:ids AS uuid[]))
+        RETURNING d.id
+        """),
+        _fenced(rows, worker),
     )
     return {row[0] for row in result}
 
@@ -445,6 +503,27 @@ async def record_failed(
         _fenced(rows, worker),
     )
     return {row[0] for row in result}
+
+
+async def suppress_addresses(session: AsyncSession, rows: Sequence[Any]) -> None:
+    """Suppress the deliveries' addresses on their channels (reason `unsubscribed`)."""
+    if not rows:
+        return
+    await session.execute(
+        text("""
+        INSERT INTO suppressions (company_id, channel, address, reason, details)
+        SELECT k.company_id, k.channel, k.address, 'unsubscribed',
+               jsonb_build_object('source', 'provider')
+        FROM unnest(CAST(:companies AS uuid[]), CAST(:channels AS text[]),
+                    CAST(:addresses AS text[])) AS k(company_id, channel, address)
+        ON CONFLICT DO NOTHING
+        """),
+        {
+            "companies": [row.company_id for row in rows],
+            "channels": [row.channel for row in rows],
+            "addresses": [row.to_address.lower() for row in rows],
+        },
+    )
 
 
 async def delete_activities(session: AsyncSession, activity_ids: Sequence[uuid.UUID]) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentconnect.delivery import goals, timing
 from agentconnect.delivery import repository as repo
 from agentconnect.delivery.context import render_context
-from agentconnect.delivery.renderer import render_message
+from agentconnect.delivery.renderer import render, render_message
 from agentconnect.models.enums import (
     ActivityType,
     DelayUnit,
@@ -43,10 +43,14 @@ GOAL_ACTIVITIES: Mapping[GoalType, tuple[str, ...]] = {
     GoalType.FORM_SUBMITTED: ("form_submitted",),
     GoalType.DEAL_WON: ("deal_won",),
 }
-# Channels a company's quiet hours protect (people answer phones; nobody is woken by email).
-_QUIET_CHANNELS = (MessageType.SMS, MessageType.WHATSAPP, MessageType.VOICE)
 # How far back send-time optimisation looks for a contact's engagement.
 _ENGAGEMENT_HISTORY = timedelta(days=90)
+# WhatsApp takes free-form text only this long after the contact's last message to us.
+WHATSAPP_SESSION = timedelta(hours=24)
+OUTSIDE_WHATSAPP_SESSION = (
+    "outside WhatsApp's 24-hour window since the contact's last message, and the step names "
+    "no approved template"
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class EngineSettings:
     base_url: str
     secret_key: str
     batch_size: int = 500
+    # Replaces Twilio's REST base URL (a fake server in tests, a proxy in staging).
+    twilio_api_base: str | None = None
 
 
 @dataclass
@@ -204,6 +210,10 @@ class Scheduler:
             address,
         ) in data.suppressed:
             skip_reason = "suppressed"
+        elif channel == MessageType.WHATSAPP and not (
+            data.in_whatsapp_session(enrollment.contact_id, now) or _template(step)
+        ):
+            skip_reason = OUTSIDE_WHATSAPP_SESSION
         if skip_reason is not None:
             self._advance(enrollment, steps, now, data, writes, out, queued=False)
             writes.activities.append(
@@ -268,7 +278,7 @@ class Scheduler:
     ) -> datetime | None:
         window = timing.SendWindow.from_json(step.send_window)
         hours = [timing.DailyHours.from_json(enrollment.campaign_quiet_hours)]
-        if channel in _QUIET_CHANNELS:
+        if channel in timing.QUIET_CHANNELS:
             stored = (company.settings or {}).get("quiet_hours", {})
             hours.append(timing.DailyHours.from_json({**DEFAULT_QUIET_HOURS, **stored}))
         allowed = _allowed_by_all(now, tz, window, [h for h in hours if h is not None])
@@ -324,6 +334,7 @@ class Scheduler:
         else:
             rendered = render_message(None, body, context, email=False)
             text, html, subject = rendered.body, None, None
+            details = _channel_details(step, channel, context, data, enrollment.contact_id, now)
         return {
             "id": delivery_id,
             "company_id": enrollment.company_id,
@@ -387,6 +398,39 @@ class Scheduler:
                 variant_assignments=assignments,
             )
         )
+
+
+def _template(step: Any) -> dict[str, Any] | None:
+    template: dict[str, Any] | None = (step.options or {}).get("whatsapp_template")
+    return template
+
+
+def _channel_details(
+    step: Any,
+    channel: MessageType,
+    context: Mapping[str, Any],
+    data: _BatchData,
+    contact_id: uuid.UUID,
+    now: datetime,
+) -> dict[str, Any]:
+    """What a Twilio provider needs beyond the text: the approved template a WhatsApp step
+    must use outside the 24-hour session, a voice step's voicemail."""
+    options = step.options or {}
+    if channel == MessageType.WHATSAPP:
+        template = _template(step)
+        if template is None or data.in_whatsapp_session(contact_id, now):
+            return {}
+        variables = {
+            name: render(value, context) for name, value in template.get("variables", {}).items()
+        }
+        return {"content_sid": template["content_sid"], "content_variables": variables}
+    if channel == MessageType.VOICE:
+        message = options.get("voicemail_message") or step.body
+        return {
+            "voicemail_message": render(message, context) if message else None,
+            "voicemail_audio_url": options.get("voicemail_audio_url"),
+        }
+    return {}
 
 
 def _allowed_by_all(
@@ -460,6 +504,7 @@ class _BatchData:
     sends: dict[uuid.UUID, repo.RecentSends]
     engagement: dict[uuid.UUID, tuple[datetime, ...]]
     company_engagement: dict[uuid.UUID, tuple[datetime, ...]]
+    whatsapp_inbound: dict[uuid.UUID, datetime]
     sent_in_batch: Counter[uuid.UUID] = field(default_factory=Counter)
 
     @classmethod
@@ -482,6 +527,12 @@ class _BatchData:
             kind for e in claimed for kind in GOAL_ACTIVITIES.get(GoalType(e.goal_type), ())
         }
         optimised = [e.contact_id for e in claimed if e.send_time_optimization]
+        on_whatsapp = [
+            e.contact_id
+            for e in claimed
+            if (step := steps[e.campaign_id].get(e.current_step)) is not None
+            and step.message_type == MessageType.WHATSAPP
+        ]
         since = now - _ENGAGEMENT_HISTORY
         return cls(
             steps=steps,
@@ -505,7 +556,14 @@ class _BatchData:
                 list({e.company_id for e in claimed if e.send_time_optimization}),
                 since,
             ),
+            whatsapp_inbound=await repo.last_inbound(
+                session, company_ids, on_whatsapp, "whatsapp_replied", now - WHATSAPP_SESSION
+            ),
         )
+
+    def in_whatsapp_session(self, contact_id: uuid.UUID, now: datetime) -> bool:
+        last = self.whatsapp_inbound.get(contact_id)
+        return last is not None and now - last < WHATSAPP_SESSION
 
     def count_send(self, contact_id: uuid.UUID) -> None:
         self.sent_in_batch[contact_id] += 1

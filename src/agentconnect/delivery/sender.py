@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import uuid
 from collections import deque
@@ -39,7 +40,9 @@ from agentconnect.channels.base import (
 )
 from agentconnect.db import Database
 from agentconnect.delivery import repository as repo
+from agentconnect.delivery import timing
 from agentconnect.models.enums import ActivityType, MessageType
+from agentconnect.tenancy.service import DEFAULT_QUIET_HOURS
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +157,8 @@ class SendOutcome:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    # Leased inside the contact's quiet hours: back to the queue until they end.
+    held: int = 0
 
 
 @dataclass
@@ -200,6 +205,7 @@ class Sender:
                 self.settings.batch_size,
             )
         outcome = SendOutcome(leased=len(rows))
+        rows = await self._hold_quiet_hours(rows, now, outcome)
         groups: dict[tuple[uuid.UUID, str], _Group] = {}
         for row in rows:
             key = (row.company_id, row.channel)
@@ -209,6 +215,24 @@ class Sender:
         for group in groups.values():
             await self._send_group(group, now, outcome)
         return outcome
+
+    async def _hold_quiet_hours(
+        self, rows: Sequence[Any], now: datetime, outcome: SendOutcome
+    ) -> list[Any]:
+        """The rows that may go now. The scheduler queued each delivery inside the allowed
+        hours, but a retry's backoff or a paused campaign's resume can bring an SMS or a call
+        due at night: those go back to the queue until the contact's quiet hours end."""
+        ready, held = [], []
+        for row in rows:
+            until = quiet_until(row, now)
+            if until is None:
+                ready.append(row)
+            else:
+                held.append({"id": row.id, "attempts": row.attempts, "not_before": until})
+        if held:
+            async with self.database.unit_of_work() as session:
+                outcome.held += len(await repo.record_held(session, held, self.settings.worker_id))
+        return ready
 
     async def _send_group(self, group: _Group, now: datetime, outcome: SendOutcome) -> None:
         try:
@@ -229,7 +253,7 @@ class Sender:
         if lanes is None:
             await self._send_in_transaction(group, now, outcome)
             return
-        await self._pipeline(lanes, group.rows, now, outcome, self._limiter(group))
+        await self._pipeline(lanes, group.rows, now, outcome, self._limiter(group, lanes[0]))
 
     async def _lanes(self, group: _Group) -> list[ChannelProvider] | None:
         """The group's provider connections, kept across batches for a while (a connection
@@ -247,7 +271,13 @@ class Sender:
             if not isinstance(first, TwoPhaseProvider) and first.name == "console":
                 return None
             lanes = [first]
-            while len(lanes) < self.settings.concurrency:
+            wanted = self.settings.concurrency
+            rate = getattr(first, "rate_per_second", None)
+            if rate is not None:
+                # A rate-limited provider needs only enough lanes to keep to its rate while
+                # some requests are in flight; more would only hold connections.
+                wanted = min(wanted, max(2, math.ceil(rate)))
+            while len(lanes) < wanted:
                 lanes.append(await self.providers(session, group.company_id, group.channel))
         self._pools[key] = (clock, lanes)
         return lanes
@@ -351,6 +381,7 @@ class Sender:
         the `*_sent` activity of each delivery recorded as sent (absent: not recorded, and a
         prepared message must then be dropped)."""
         sent, retries, failures = [], [], []
+        suppressions: list[Any] = []
         for item in results:
             row = item.row
             if item.error is None:
@@ -364,6 +395,8 @@ class Sender:
                         "provider_message_id": (
                             item.result.provider_message_id if item.result else None
                         ),
+                        "provider_status": item.result.status if item.result else None,
+                        "segments": item.result.segments if item.result else None,
                     }
                 )
             elif item.error.transient and row.attempts < self.settings.max_attempts:
@@ -383,10 +416,17 @@ class Sender:
                 failures.append(
                     {"id": row.id, "attempts": row.attempts, "failed_at": now, "error": reason}
                 )
+                if item.error.suppress_address:
+                    suppressions.append(row)
         worker = self.settings.worker_id
         recorded_sent = await repo.record_sent(session, sent, worker)
         recorded_retries = await repo.record_retry(session, retries, worker)
         recorded_failures = await repo.record_failed(session, failures, worker)
+        # The provider says the address refuses the channel (Twilio 21610: the recipient
+        # replied STOP to the sender): never try it again on that channel.
+        await repo.suppress_addresses(
+            session, [row for row in suppressions if row.id in recorded_failures]
+        )
         rows = {item.row.id: item.row for item in results}
         reasons = {failure["id"]: failure["error"] for failure in failures}
         activity_ids = {delivery_id: uuid.uuid4() for delivery_id in recorded_sent}
@@ -417,8 +457,13 @@ class Sender:
         outcome.failed += len(recorded_failures)
         return activity_ids
 
-    def _limiter(self, group: _Group) -> RateLimiter | None:
-        rate = self.settings.rate_per_second.get(group.channel)
+    def _limiter(self, group: _Group, provider: ChannelProvider) -> RateLimiter | None:
+        """The company's rate for the channel: the provider's own (a Twilio number's), else the
+        configured one. One limiter per company and channel lives across batches, so the
+        rate holds over the whole run, not per batch."""
+        rate = getattr(provider, "rate_per_second", None) or self.settings.rate_per_second.get(
+            group.channel
+        )
         if rate is None:
             return None
         key = (group.company_id, group.channel)
@@ -434,6 +479,19 @@ class Sender:
         # Jitter spreads the retries of a batch that failed together; the cap holds after it.
         jittered: timedelta = base * self.rng.uniform(0.5, 1.5)
         return min(jittered, cap)
+
+
+def quiet_until(row: Any, now: datetime) -> datetime | None:
+    """When a phone delivery (SMS, WhatsApp, call) leased at `now` may go, if not now: the
+    end of the company's quiet hours in the contact's time zone."""
+    if row.channel not in timing.QUIET_CHANNELS:
+        return None
+    hours = timing.DailyHours.from_json({**DEFAULT_QUIET_HOURS, **(row.company_quiet_hours or {})})
+    tz = timing.zone(row.contact_timezone, row.fallback_timezone)
+    allowed = timing.earliest_allowed(now, tz, window=None, quiet=hours)
+    if allowed is None or allowed <= now:
+        return None
+    return allowed
 
 
 async def _close_all(lanes: Sequence[ChannelProvider]) -> None:
@@ -476,6 +534,8 @@ def _message(row: Any) -> OutboundMessage:
         metadata={"delivery_id": str(row.id), "campaign_id": str(row.campaign_id)},
         message_id_header=row.message_id_header,
         headers=details.get("headers", {}),
+        delivery_id=row.id,
+        details=details,
     )
 
 

@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agentconnect.models.enums import DelayUnit
+from agentconnect.models.enums import DelayUnit, MessageType
 
 ALL_DAYS = frozenset(range(7))
 HOURS_PER_WEEK = 7 * 24
@@ -42,6 +42,11 @@ _WALL_DAYS = 15
 _Rule = tuple[time, time, frozenset[int]]
 _Span = tuple[datetime, datetime]  # [start, end), naive: wall clock or UTC
 _Segment = tuple[datetime, datetime, timedelta]  # naive UTC [start, end) and the offset in force
+
+
+# Channels that ring or buzz a phone: the company's quiet hours (08:00-21:00 in the contact's
+# time zone unless narrowed) protect them; nobody is woken by an email.
+QUIET_CHANNELS = frozenset({MessageType.SMS, MessageType.WHATSAPP, MessageType.VOICE})
 
 
 def _parse_clock(value: Any, field: str) -> time:

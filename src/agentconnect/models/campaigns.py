@@ -106,6 +106,11 @@ class CampaignMessage(IdMixin, TimestampMixin, TenantMixin, Base):
     body: Mapped[str] = mapped_column(Text, default="")
     variants: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=json_default_list)
     send_window: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Channel-specific settings: a WhatsApp step's approved template (`whatsapp_template`),
+    # a voice step's voicemail (`voicemail_message`, `voicemail_audio_url`).
+    options: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, default=json_default_dict, server_default=text("'{}'::jsonb")
+    )
 
 
 class CampaignContact(IdMixin, TenantMixin, Base):

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -70,6 +71,13 @@ class Delivery(IdMixin, TenantMixin, Base):
         # The frequency cap: what a contact was sent recently, across campaigns.
         Index(None, "company_id", "contact_id", "created_at"),
         Index(None, "enrollment_id"),
+        # Twilio's status callbacks name the message (or call) by its SID.
+        Index(
+            "ix_deliveries_provider_message_id",
+            "company_id",
+            "provider_message_id",
+            postgresql_where=text("provider_message_id IS NOT NULL"),
+        ),
         # Replies and bounces name the message by its Message-ID (unique per delivery).
         Index(
             "ix_deliveries_message_id_header",
@@ -113,6 +121,11 @@ class Delivery(IdMixin, TenantMixin, Base):
     leased_by: Mapped[str | None] = mapped_column(String(200))
     provider: Mapped[str | None] = mapped_column(String(50))
     provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    # The provider's own latest status (Twilio: queued, sent, delivered, read, failed, ...):
+    # callbacks may arrive out of order, and this one never moves backwards.
+    provider_status: Mapped[str | None] = mapped_column(String(32))
+    # SMS: how many segments the provider billed the message as.
+    segments: Mapped[int | None] = mapped_column(SmallInteger)
     # The RFC 5322 Message-ID of an email, without angle brackets.
     message_id_header: Mapped[str | None] = mapped_column(String(300))
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -35,7 +36,16 @@ class Conversation(IdMixin, TenantMixin, Base):
     """A transcript of an exchange with a contact: an AI agent's call, a text thread, a chat."""
 
     __tablename__ = "conversations"
-    __table_args__ = (Index(None, "company_id", "contact_id", "started_at"),)
+    __table_args__ = (
+        Index(None, "company_id", "contact_id", "started_at"),
+        Index(
+            "ix_conversations_external_id",
+            "company_id",
+            "external_id",
+            unique=True,
+            postgresql_where=text("external_id IS NOT NULL"),
+        ),
+    )
 
     contact_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("contacts.id", ondelete="CASCADE")
@@ -48,6 +58,13 @@ class Conversation(IdMixin, TenantMixin, Base):
     )
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     messages: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=json_default_list)
+    # The provider's id of the exchange (a Twilio CallSid): one session per call, however often
+    # Twilio repeats a callback.
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    # Channel extras: the agent's state between turns, recordings, the delivery it came from.
+    details: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, default=json_default_dict, server_default=text("'{}'::jsonb")
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -107,9 +107,25 @@ class FrequencyCap(InputSchema):
     per_week: int | None = Field(default=None, ge=1, le=10000)
 
 
+LEGAL_EARLIEST, LEGAL_LATEST = "08:00", "21:00"
+
+
 class QuietHours(InputSchema):
+    """The hours SMS and calls may reach a contact, in the contact's time zone. The US TCPA
+    allows 08:00-21:00 local time; a company may narrow the hours, never widen them."""
+
     start: ClockTime = "08:00"
     end: ClockTime = "21:00"
+
+    @model_validator(mode="after")
+    def _within_the_law(self) -> QuietHours:
+        if self.start < LEGAL_EARLIEST:
+            raise ValueError(f"start may not be before {LEGAL_EARLIEST}")
+        if self.end > LEGAL_LATEST:
+            raise ValueError(f"end may not be after {LEGAL_LATEST}")
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
 
 
 StageProbability = Annotated[Decimal, Field(ge=0, le=1)]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentconnect.auth.principal import Principal
@@ -264,6 +265,21 @@ async def get_company_settings(
     return company_settings(company)
 
 
+def _check_merged_quiet_hours(merged: dict[str, str]) -> None:
+    """A patch may change one end of the hours; the pair it leaves must still hold."""
+    try:
+        schemas.QuietHours.model_validate(merged)
+    except ValidationError as error:
+        raise InvalidInput(
+            "quiet_hours: "
+            + "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors()),
+            errors=[
+                {"loc": ["body", "quiet_hours"], "msg": e["msg"], "type": "value_error"}
+                for e in error.errors()
+            ],
+        ) from None
+
+
 async def update_company_settings(
     session: AsyncSession, principal: Principal, data: schemas.CompanySettingsUpdate
 ) -> schemas.CompanySettings:
@@ -281,6 +297,8 @@ async def update_company_settings(
             stored.pop(key, None)
         else:
             stored[key] = value
+    if "quiet_hours" in changes:
+        _check_merged_quiet_hours(stored["quiet_hours"])
     company.settings = stored
     await session.flush()
     await session.refresh(company)

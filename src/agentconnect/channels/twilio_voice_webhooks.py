@@ -1,0 +1,167 @@
+"""Twilio's voice webhooks for campaign calls, under `/webhooks/twilio/{company_id}/voice/`.
+
+Each URL names the delivery the call belongs to (`?delivery=`), and Twilio's signature covers
+the whole URL, so the id cannot be swapped. Every request is verified first (403 otherwise,
+nothing stored); what each one does is in channels/twilio_calls.py.
+
+- `POST .../voice/twiml` — the TwiML when the callee answers (the agent's greeting).
+- `POST .../voice/gather` — a speech `<Gather>` result: the agent's next turn as TwiML.
+- `POST .../voice/amd` — asynchronous answering-machine detection's verdict.
+- `POST .../voice/status` — call status callbacks.
+- `POST .../voice/recording` — a recording is ready.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request, Response
+
+from agentconnect.agent.base import Agent
+from agentconnect.channels import twilio_calls as calls
+from agentconnect.channels.registry import ProviderEnvironment
+from agentconnect.channels.twilio_calls import CallContext
+from agentconnect.channels.twilio_client import TwilioAccount
+from agentconnect.channels.twilio_signature import TwilioRequest, verify
+from agentconnect.deps import ProviderEnvironmentDep, SecretKeyDep, SessionDep
+
+router = APIRouter(prefix="/webhooks/twilio", tags=["twilio webhooks"])
+
+_XML = "application/xml"
+
+
+def _agent(request: Request) -> Agent:
+    """The app's agent (`app.state.voice_agent`, pluggable), else the built-in rule agent."""
+    agent: Agent | None = getattr(request.app.state, "voice_agent", None)
+    return agent or calls.default_agent()
+
+
+async def _verified_call(
+    request: Request,
+    session: SessionDep,
+    company_id: uuid.UUID,
+    secret: str,
+    environment: ProviderEnvironmentDep,
+) -> tuple[TwilioRequest, CallContext | None]:
+    verified = await verify(
+        request,
+        session,
+        company_id,
+        secret_key=secret,
+        public_base_url=environment.public_base_url,
+    )
+    try:
+        delivery_id = uuid.UUID(request.query_params.get("delivery", ""))
+    except ValueError:
+        return verified, None
+    return verified, await calls.load_call(session, company_id, delivery_id)
+
+
+def _gather_url(environment: ProviderEnvironment, call: CallContext) -> str:
+    company_id, delivery_id = call.delivery.company_id, call.delivery.id
+    root = environment.public_base_url
+    return f"{root}/webhooks/twilio/{company_id}/voice/gather?delivery={delivery_id}"
+
+
+@router.post("/{company_id}/voice/twiml", response_class=Response)
+async def voice_twiml(
+    company_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    secret: SecretKeyDep,
+    environment: ProviderEnvironmentDep,
+) -> Response:
+    """TwiML for an answered campaign call: the AI agent's greeting in a speech `<Gather>`, or
+    the step's script when the campaign has no call flow."""
+    verified, call = await _verified_call(request, session, company_id, secret, environment)
+    if call is None:
+        return Response(calls.hangup_twiml(), media_type=_XML)
+    twiml = await calls.start(
+        session,
+        call,
+        verified.form,
+        _gather_url(environment, call),
+        _agent(request),
+        datetime.now(UTC),
+        transfer_number=verified.config.transfer_number,
+    )
+    return Response(twiml, media_type=_XML)
+
+
+@router.post("/{company_id}/voice/gather", response_class=Response)
+async def voice_gather(
+    company_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    secret: SecretKeyDep,
+    environment: ProviderEnvironmentDep,
+) -> Response:
+    """What the callee said (`SpeechResult`; none when they stayed silent): the agent's next
+    turn as TwiML."""
+    verified, call = await _verified_call(request, session, company_id, secret, environment)
+    if call is None:
+        return Response(calls.hangup_twiml(), media_type=_XML)
+    twiml = await calls.speech(
+        session,
+        call,
+        verified.form,
+        _gather_url(environment, call),
+        _agent(request),
+        datetime.now(UTC),
+        transfer_number=verified.config.transfer_number,
+    )
+    return Response(twiml, media_type=_XML)
+
+
+@router.post("/{company_id}/voice/amd", status_code=204, response_class=Response)
+async def voice_amd(
+    company_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    secret: SecretKeyDep,
+    environment: ProviderEnvironmentDep,
+) -> Response:
+    """Answering-machine detection's verdict (`AnsweredBy`): a machine gets the voicemail."""
+    verified, call = await _verified_call(request, session, company_id, secret, environment)
+    if call is not None:
+        account = TwilioAccount(
+            verified.config,
+            public_base_url=environment.public_base_url,
+            api_base=environment.twilio_api_base,
+        )
+        try:
+            await calls.machine_detected(session, call, verified.form, account, datetime.now(UTC))
+        finally:
+            await account.close()
+    return Response(status_code=204)
+
+
+@router.post("/{company_id}/voice/status", status_code=204, response_class=Response)
+async def voice_status(
+    company_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    secret: SecretKeyDep,
+    environment: ProviderEnvironmentDep,
+) -> Response:
+    """A call status callback (`CallStatus`, `CallDuration`)."""
+    verified, call = await _verified_call(request, session, company_id, secret, environment)
+    if call is not None:
+        await calls.call_status(session, call, verified.form, datetime.now(UTC))
+    return Response(status_code=204)
+
+
+@router.post("/{company_id}/voice/recording", status_code=204, response_class=Response)
+async def voice_recording(
+    company_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    secret: SecretKeyDep,
+    environment: ProviderEnvironmentDep,
+) -> Response:
+    """A finished recording (`RecordingSid`, `RecordingUrl`): referenced on the call session."""
+    verified, call = await _verified_call(request, session, company_id, secret, environment)
+    if call is not None:
+        await calls.recording(session, call, verified.form, datetime.now(UTC))
+    return Response(status_code=204)
