@@ -150,3 +150,90 @@ async def test_step_of_another_campaign_is_404(world: World) -> None:
         f"{CAMPAIGNS}/{second['id']}/messages/{step['id']}", json={"subject": "x"}
     )
     assert response.status_code == 404
+
+
+# --- channel options ----------------------------------------------------------------------------
+
+TEMPLATE = {"content_sid": "HX" + "b" * 32, "variables": {"1": "{{first_name|there}}"}}
+
+
+async def test_a_whatsapp_step_may_be_only_an_approved_template(world: World) -> None:
+    campaign = await new_campaign(world.a.manager, campaign_type="whatsapp")
+    step = await add_step(world.a.manager, campaign["id"], whatsapp_template=TEMPLATE)
+    assert step["whatsapp_template"] == TEMPLATE
+    assert step["body"] == ""
+    listed = (await world.a.manager.get(f"{CAMPAIGNS}/{campaign['id']}/messages")).json()
+    assert listed[0]["whatsapp_template"] == TEMPLATE
+    # the clone keeps it
+    clone = (await world.a.manager.post(f"{CAMPAIGNS}/{campaign['id']}/clone")).json()
+    cloned = (await world.a.manager.get(f"{CAMPAIGNS}/{clone['id']}/messages")).json()
+    assert cloned[0]["whatsapp_template"] == TEMPLATE
+    # and an update may drop it again, once a body says what to send instead
+    patched = await world.a.manager.patch(
+        f"{CAMPAIGNS}/{campaign['id']}/messages/{step['id']}",
+        json={"whatsapp_template": None, "body": "Hello"},
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["whatsapp_template"] is None
+
+
+async def test_a_voice_step_keeps_its_voicemail(world: World) -> None:
+    campaign = await new_campaign(world.a.manager, campaign_type="voice")
+    step = await add_step(
+        world.a.manager,
+        campaign["id"],
+        body="Hi {{first_name|there}}",
+        voicemail_message="Sorry we missed you, {{first_name|there}}.",
+        voicemail_audio_url="https://cdn.example/voicemail.mp3",
+    )
+    assert step["voicemail_message"] == "Sorry we missed you, {{first_name|there}}."
+    assert step["voicemail_audio_url"] == "https://cdn.example/voicemail.mp3"
+
+
+@pytest.mark.parametrize(
+    ("campaign_type", "fields", "field"),
+    [
+        ("sms", {"body": "Hi", "whatsapp_template": TEMPLATE}, "whatsapp_template"),
+        ("email", {"subject": "s", "body": "b", "voicemail_message": "hi"}, "voicemail_message"),
+        ("whatsapp", {"whatsapp_template": {"content_sid": "HX1"}}, "whatsapp_template"),
+        (
+            "whatsapp",
+            {
+                "whatsapp_template": {
+                    "content_sid": TEMPLATE["content_sid"],
+                    "variables": {"1": "{{nope}}"},
+                }
+            },
+            "whatsapp_template",
+        ),
+        ("voice", {"body": "Hi", "voicemail_message": "{{bogus}}"}, "voicemail_message"),
+        ("voice", {"body": "Hi", "voicemail_audio_url": "not a url"}, "voicemail_audio_url"),
+        ("whatsapp", {}, "body"),
+    ],
+)
+async def test_channel_options_that_do_not_fit_are_refused(
+    world: World, campaign_type: str, fields: dict[str, Any], field: str
+) -> None:
+    campaign = await new_campaign(world.a.manager, campaign_type=campaign_type)
+    response = await world.a.manager.post(f"{CAMPAIGNS}/{campaign['id']}/messages", json=fields)
+    assert response.status_code == 422, response.text
+    assert field in str(response.json()["errors"][0]["loc"]), response.json()
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        {"agent": "sales-bot"},
+        {"questions": [{"slot": "favourite_colour", "prompt": "Which?"}]},
+        {"questions": [{"slot": "budget", "prompt": "a"}, {"slot": "budget", "prompt": "b"}]},
+        {"transfer_number": "call Bob"},
+        {"greeting": ""},
+    ],
+)
+async def test_a_call_flow_that_the_agent_cannot_follow_is_refused(
+    world: World, flow: dict[str, Any]
+) -> None:
+    response = await world.a.manager.post(
+        CAMPAIGNS, json={"name": "Calls", "campaign_type": "voice", "call_flow_config": flow}
+    )
+    assert response.status_code == 422, response.text

@@ -6,95 +6,35 @@ from __future__ import annotations
 import itertools
 import uuid
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
-from pydantic import AnyHttpUrl
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agentconnect.channels.base import OutboundMessage
+from agentconnect.channels.registry import close_provider
 from agentconnect.config import Settings
 from agentconnect.db import Database
+from agentconnect.delivery import repository as repo
 from agentconnect.delivery.engine import Engine
-from agentconnect.delivery.scheduler import EngineSettings
-from agentconnect.delivery.sender import SenderSettings
-from agentconnect.models import CampaignActivity, Conversation, Delivery, Lead
+from agentconnect.models import CampaignActivity, Conversation, Delivery, Lead, MessageType
 from tests.campaigns.conftest import CAMPAIGNS, add_step, contact, new_campaign
+from tests.channels.conftest import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    SMS_FROM,
+    TRANSFER_TO,
+    VOICE_FROM,
+    WHATSAPP_FROM,
+    daytime_zone,
+    night_zone,
+    now,
+)
 from tests.fixtures.twilio import FakeTwilio
 from tests.fixtures.world import World
-
-ACCOUNT_SID = "AC" + "1" * 32
-AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
-SMS_FROM = "+15005550006"
-VOICE_FROM = "+15005550007"
-WHATSAPP_FROM = "+14155238886"
-TRANSFER_TO = "+15005550099"
-NOW = datetime.now(UTC) + timedelta(minutes=5)
-
-
-def daytime_zone(moment: datetime) -> str:
-    """A zone where `moment` is early afternoon, so quiet hours never hold a journey."""
-    for offset in range(-12, 13):
-        name = f"Etc/GMT{'+' if offset <= 0 else '-'}{abs(offset)}"
-        if 12 <= moment.astimezone(ZoneInfo(name)).hour < 15:
-            return name
-    raise AssertionError("every hour has a zone where it is early afternoon")
-
-
-def night_zone(moment: datetime) -> str:
-    for offset in range(-12, 13):
-        name = f"Etc/GMT{'+' if offset <= 0 else '-'}{abs(offset)}"
-        if 1 <= moment.astimezone(ZoneInfo(name)).hour < 4:
-            return name
-    raise AssertionError("every hour has a zone where it is night")
-
-
-@pytest.fixture
-async def twilio(
-    twilio_server: FakeTwilio, world: World, settings: Settings, app: Any
-) -> FakeTwilio:
-    """The fake Twilio with company A's account, calling back through the in-process app
-    (whose REST calls, such as redirecting a live call, go to the fake too)."""
-    twilio_server.add_account(ACCOUNT_SID, AUTH_TOKEN)
-    app.state.settings = settings.model_copy(
-        update={"twilio_api_base": AnyHttpUrl(twilio_server.base_url)}
-    )
-    public = str(settings.base_url).rstrip("/")
-
-    async def deliver(url: str, form: dict[str, str], headers: dict[str, str]) -> httpx.Response:
-        assert url.startswith(public), url  # Twilio calls the public URL the app gave it
-        return await world.anonymous.post(url.removeprefix(public), data=form, headers=headers)
-
-    twilio_server.deliver = deliver
-    response = await world.a.admin.put(
-        "/api/v1/channels/twilio",
-        json={
-            "account_sid": ACCOUNT_SID,
-            "auth_token": AUTH_TOKEN,
-            "sms_from": SMS_FROM,
-            "whatsapp_from": WHATSAPP_FROM,
-            "voice_from": VOICE_FROM,
-            "transfer_number": TRANSFER_TO,
-        },
-    )
-    assert response.status_code == 200, response.text
-    return twilio_server
-
-
-@pytest.fixture
-def engine(database: Database, app: Any, settings: Settings, twilio_server: FakeTwilio) -> Engine:
-    return Engine(
-        database,
-        EngineSettings(
-            base_url=str(settings.base_url).rstrip("/"),
-            secret_key=app.state.secret_key,
-            twilio_api_base=twilio_server.base_url,
-        ),
-        SenderSettings(worker_id="test", batch_size=100, concurrency=4),
-    )
 
 
 async def _enrolled(world: World, campaign: dict[str, Any], people: list[dict[str, Any]]) -> None:
@@ -141,7 +81,7 @@ async def _voice_campaign(world: World, **campaign: Any) -> tuple[dict[str, Any]
         world.a.admin,
         first_name="Dana",
         phone="+14155550123",
-        timezone=daytime_zone(NOW),
+        timezone=daytime_zone(now()),
     )
     return created, person
 
@@ -152,7 +92,7 @@ async def test_a_call_answered_by_a_machine_leaves_the_voicemail(
     campaign, person = await _voice_campaign(world)
     await _enrolled(world, campaign, [person])
 
-    outcome = await engine.tick(NOW)
+    outcome = await engine.tick(now())
 
     assert outcome.sent.sent == 1
     [call] = twilio.calls
@@ -196,7 +136,7 @@ async def test_a_person_answers_the_agents_questions_and_the_lead_is_qualified(
     )
     assert lead.status_code == 201, lead.text
     await _enrolled(world, campaign, [person])
-    await engine.tick(NOW)
+    await engine.tick(now())
     [call] = twilio.calls
 
     twiml = (await twilio.answer_call(call.sid, answered_by="human")).text
@@ -262,7 +202,7 @@ async def test_asking_for_a_person_transfers_the_call(
 ) -> None:
     campaign, person = await _voice_campaign(world)
     await _enrolled(world, campaign, [person])
-    await engine.tick(NOW)
+    await engine.tick(now())
     [call] = twilio.calls
     twiml = (await twilio.answer_call(call.sid)).text
     response = await twilio.gather(call.sid, twiml, "Can I talk to a real person please")
@@ -277,7 +217,7 @@ async def test_call_callbacks_out_of_order_never_move_the_call_back(
 ) -> None:
     campaign, person = await _voice_campaign(world)
     await _enrolled(world, campaign, [person])
-    await engine.tick(NOW)
+    await engine.tick(now())
     [call] = twilio.calls
     await twilio.call_status(call.sid, "completed", duration=12, check_subscribed=False)
     await twilio.call_status(call.sid, "ringing", check_subscribed=False)
@@ -297,7 +237,7 @@ async def test_a_busy_line_fails_the_delivery(
 ) -> None:
     campaign, person = await _voice_campaign(world)
     await _enrolled(world, campaign, [person])
-    await engine.tick(NOW)
+    await engine.tick(now())
     [call] = twilio.calls
     await twilio.call_status(call.sid, "busy", check_subscribed=False)
     kinds = await _activities(session, person["id"])
@@ -314,7 +254,7 @@ async def test_voice_webhooks_refuse_a_forged_signature(
 ) -> None:
     campaign, person = await _voice_campaign(world)
     await _enrolled(world, campaign, [person])
-    await engine.tick(NOW)
+    await engine.tick(now())
     [call] = twilio.calls
     assert call.status_callback is not None
     assert call.url is not None
@@ -368,7 +308,7 @@ async def _text_campaign(
 async def _texter(world: World, **fields: Any) -> dict[str, Any]:
     fields.setdefault("first_name", "Robin")
     fields.setdefault("phone", PHONE)
-    fields.setdefault("timezone", daytime_zone(NOW))
+    fields.setdefault("timezone", daytime_zone(now()))
     return await contact(world.a.admin, **fields)
 
 
@@ -393,7 +333,7 @@ async def test_an_sms_campaign_is_delivered_replied_to_and_reaches_its_goal(
     person = await _texter(world)
     await _enrolled(world, campaign, [person])
 
-    assert (await engine.tick(NOW)).sent.sent == 1
+    assert (await engine.tick(now())).sent.sent == 1
     [message] = twilio.messages
     assert message.to == PHONE
     assert message.from_ == SMS_FROM
@@ -424,7 +364,7 @@ async def test_an_sms_campaign_is_delivered_replied_to_and_reaches_its_goal(
     assert enrollment["status"] == "goal_achieved"
 
     # the second step, a day later, is never sent
-    await engine.tick(NOW + timedelta(days=2))
+    await engine.tick(now() + timedelta(days=2))
     assert len(twilio.messages) == 1
 
 
@@ -439,7 +379,7 @@ async def test_a_stop_reply_opts_out_and_nothing_more_is_sent(
         )  # fmt: skip
     person = await _texter(world)
     await _enrolled(world, campaign, [person])
-    await engine.tick(NOW)
+    await engine.tick(now())
     assert len(twilio.messages) == 1
 
     answer = await twilio.inbound_message(
@@ -448,7 +388,7 @@ async def test_a_stop_reply_opts_out_and_nothing_more_is_sent(
     assert answer.status_code == 200, answer.text
     assert "sms_opted_out" in await _activities(session, person["id"])
 
-    await engine.tick(NOW + timedelta(days=2))
+    await engine.tick(now() + timedelta(days=2))
     assert len(twilio.messages) == 1  # nothing more
     kinds = await _activities(session, person["id"])
     assert "sms_replied" not in kinds  # a keyword is not a reply
@@ -463,7 +403,7 @@ async def test_a_twilio_refusal_for_an_unsubscribed_number_suppresses_it(
     await _enrolled(world, campaign, [person])
     twilio.fail_next(21610, message="Attempt to send to unsubscribed recipient")
 
-    outcome = await engine.tick(NOW)
+    outcome = await engine.tick(now())
 
     assert outcome.sent.failed == 1
     assert twilio.messages == []
@@ -486,7 +426,7 @@ async def test_an_invalid_number_fails_and_throttling_is_retried_after_retry_aft
     twilio.fail_next(21211, message="Invalid 'To' Phone Number")
     twilio.fail_next(20429, status=429, message="Too Many Requests", retry_after=120)
 
-    outcome = await engine.tick(NOW)
+    outcome = await engine.tick(now())
 
     assert outcome.sent.failed == 1
     assert outcome.sent.retried == 1
@@ -500,8 +440,8 @@ async def test_an_invalid_number_fails_and_throttling_is_retried_after_retry_aft
     assert "21211" in failed.last_error
     assert "20429" in queued.last_error
     # Twilio's Retry-After (120 s) decides when the retry goes, not the default backoff
-    assert timedelta(seconds=110) < queued.not_before - NOW < timedelta(seconds=200)
-    later = await engine.tick(NOW + timedelta(minutes=5))
+    assert timedelta(seconds=110) < queued.not_before - now() < timedelta(seconds=200)
+    later = await engine.tick(now() + timedelta(minutes=5))
     assert later.sent.sent == 1
     assert len(twilio.messages) == 1
 
@@ -513,7 +453,7 @@ async def test_sms_keeps_to_the_long_codes_rate(
     people = [await _texter(world, phone=f"+1415555016{n}", first_name=f"P{n}") for n in range(3)]
     await _enrolled(world, campaign, people)
 
-    await engine.tick(NOW)
+    await engine.tick(now())
 
     created = sorted(message.created for message in twilio.messages)
     assert len(created) == 3
@@ -525,10 +465,10 @@ async def test_sms_waits_for_the_end_of_the_contacts_quiet_hours(
     world: World, twilio: FakeTwilio, engine: Engine, session: AsyncSession
 ) -> None:
     campaign = await _text_campaign(world, steps=1)
-    person = await _texter(world, timezone=night_zone(NOW))
+    person = await _texter(world, timezone=night_zone(now()))
     await _enrolled(world, campaign, [person])
 
-    outcome = await engine.tick(NOW)
+    outcome = await engine.tick(now())
 
     assert outcome.scheduled.held == 1
     assert twilio.messages == []
@@ -545,20 +485,20 @@ async def test_a_retry_that_comes_due_at_night_waits_for_the_morning(
     person = await _texter(world)
     await _enrolled(world, campaign, [person])
     twilio.fail_next(20429, status=429, message="Too Many Requests", retry_after=60)
-    await engine.tick(NOW)
+    await engine.tick(now())
     # the contact moved to where it is now night; the retry comes due there
     await world.a.admin.patch(
-        f"/api/v1/contacts/{person['id']}", json={"timezone": night_zone(NOW)}
+        f"/api/v1/contacts/{person['id']}", json={"timezone": night_zone(now())}
     )
 
-    outcome = await engine.tick(NOW + timedelta(minutes=2))
+    outcome = await engine.tick(now() + timedelta(minutes=2))
 
     assert outcome.sent.held == 1
     assert twilio.messages == []
     row = (await session.execute(text("SELECT status, attempts, not_before FROM deliveries"))).one()
     assert row.status == "queued"
     assert row.attempts == 1
-    local = row.not_before.astimezone(ZoneInfo(night_zone(NOW)))
+    local = row.not_before.astimezone(ZoneInfo(night_zone(now())))
     assert (local.hour, local.minute) == (8, 0)
 
 
@@ -569,7 +509,7 @@ async def test_whatsapp_outside_the_24_hours_needs_a_template(
     person = await _texter(world)
     await _enrolled(world, free_form, [person])
 
-    await engine.tick(NOW)
+    await engine.tick(now())
 
     assert twilio.messages == []
     skipped = await session.scalar(
@@ -586,7 +526,7 @@ async def test_whatsapp_outside_the_24_hours_needs_a_template(
         whatsapp_template={"content_sid": template_sid, "variables": {"1": "{{first_name}}"}},
     )
     await _enrolled(world, templated, [person])
-    await engine.tick(NOW)
+    await engine.tick(now())
     [message] = twilio.messages
     assert message.to == f"whatsapp:{PHONE}"
     assert message.from_ == f"whatsapp:{WHATSAPP_FROM}"
@@ -609,7 +549,7 @@ async def test_whatsapp_inside_the_24_hours_sends_free_form_text(
     campaign = await _text_campaign(world, channel="whatsapp", steps=1, body="Yes {{first_name}}!")
     await _enrolled(world, campaign, [person])
 
-    await engine.tick(NOW)
+    await engine.tick(now())
 
     [message] = twilio.messages
     assert message.body == "Yes Robin!"
@@ -619,3 +559,55 @@ async def test_whatsapp_inside_the_24_hours_sends_free_form_text(
     kinds = await _activities(session, person["id"])
     assert "whatsapp_read" in kinds
     assert "whatsapp_delivered" not in kinds
+
+
+# --- a sender that dies between Twilio's answer and its own record -----------------------------
+
+
+async def _lease_as_a_sender_that_dies(database: Database, engine: Engine, *, sends: bool) -> None:
+    """Lease the queued delivery as another worker would, send it through Twilio or not, and
+    record nothing: what a worker killed at that moment leaves behind."""
+    lease = engine.sender.settings.lease
+    async with database.unit_of_work() as session:
+        [row] = await repo.lease_queued(session, now(), now() + lease, "dead-worker", 10)
+        provider = await engine._provider(session, row.company_id, MessageType.SMS)
+    try:
+        if sends:
+            await provider.send(
+                OutboundMessage(
+                    company_id=row.company_id,
+                    channel=MessageType.SMS,
+                    to=row.to_address,
+                    body=row.body_text,
+                    delivery_id=row.id,
+                )
+            )
+    finally:
+        await close_provider(provider)
+
+
+@pytest.mark.parametrize("twilio_took_it", [True, False])
+async def test_an_expired_lease_never_sends_a_message_twice_nor_loses_it(
+    world: World,
+    twilio: FakeTwilio,
+    engine: Engine,
+    database: Database,
+    session: AsyncSession,
+    twilio_took_it: bool,
+) -> None:
+    campaign = await _text_campaign(world, steps=1)
+    person = await _texter(world)
+    await _enrolled(world, campaign, [person])
+    await engine.schedule(now())
+    await _lease_as_a_sender_that_dies(database, engine, sends=twilio_took_it)
+    assert len(twilio.messages) == int(twilio_took_it)
+
+    after_lease = now() + engine.sender.settings.lease + timedelta(minutes=1)
+    outcome = await engine.tick(after_lease)
+
+    [message] = twilio.messages  # exactly one, either way
+    delivery = await _delivery(session, message.sid)
+    assert delivery.status == "sent"
+    assert outcome.sent.sent == int(not twilio_took_it)  # sent again only if Twilio never had it
+    kinds = await _activities(session, person["id"])
+    assert kinds.count("sms_sent") == 1

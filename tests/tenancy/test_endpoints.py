@@ -1149,6 +1149,34 @@ async def test_update_company_merges_quiet_hours_key_by_key(world: World) -> Non
     assert response.json()["quiet_hours"] == {"start": "09:30", "end": "20:00"}
 
 
+@pytest.mark.parametrize(
+    "hours",
+    [
+        {"start": "07:30"},  # earlier than the law allows calls and texts
+        {"end": "21:30"},  # later
+        {"start": "20:00", "end": "09:00"},  # overnight would allow the small hours
+        {"start": "10:00", "end": "10:00"},
+    ],
+)
+async def test_quiet_hours_are_never_wider_than_the_law_allows(
+    world: World, hours: dict[str, str]
+) -> None:
+    response = await world.a.admin.patch(COMPANY, json={"quiet_hours": hours})
+    assert response.status_code == 422, response.text
+    assert (await world.a.admin.get(COMPANY)).json()["quiet_hours"] == {
+        "start": "08:00", "end": "21:00",
+    }  # fmt: skip
+
+
+async def test_a_patch_of_one_end_may_not_cross_the_other(world: World) -> None:
+    assert (
+        await world.a.admin.patch(COMPANY, json={"quiet_hours": {"start": "12:00"}})
+    ).status_code == 200
+    response = await world.a.admin.patch(COMPANY, json={"quiet_hours": {"end": "11:00"}})
+    assert response.status_code == 422
+    assert "start must be before end" in response.json()["detail"]
+
+
 async def test_update_company_merges_frequency_cap_key_by_key(world: World) -> None:
     await world.a.admin.patch(COMPANY, json={"frequency_cap": {"per_day": 5}})
     response = await world.a.admin.patch(COMPANY, json={"frequency_cap": {"per_week": 20}})

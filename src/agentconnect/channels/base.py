@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from agentconnect.models.enums import MessageType
@@ -80,6 +81,17 @@ class ChannelProvider(Protocol):
     name: str
 
     async def send(self, message: OutboundMessage) -> ProviderResult: ...
+
+
+@runtime_checkable
+class Reconcilable(Protocol):
+    """A provider that can tell whether it took a message on an attempt the engine never
+    recorded (its sender died after the provider answered): the engine asks before sending
+    it again."""
+
+    async def find_sent(
+        self, message: OutboundMessage, since: datetime
+    ) -> ProviderResult | None: ...
 
 
 class PreparedSend(Protocol):

@@ -27,6 +27,10 @@ from agentconnect.models.enums import MessageType
 
 log = logging.getLogger(__name__)
 
+# Channels whose providers (Twilio's REST API) send without a point of no return: a lease
+# that expires there may hide a message the provider took, so it is looked up first.
+_LOOKUP_CHANNELS = frozenset({MessageType.SMS, MessageType.WHATSAPP, MessageType.VOICE})
+
 Clock = Callable[[], datetime]
 
 
@@ -88,7 +92,12 @@ class Engine:
                 return total
 
     async def upkeep(self, now: datetime) -> tuple[int, int]:
-        """Return expired leases to the queue; complete campaigns with nothing left to do."""
+        """Settle expired leases (a message the provider took is recorded, the rest go back
+        to the queue); complete campaigns with nothing left to do."""
+        async with self.database.unit_of_work() as session:
+            expired = await repo.expired_leases(session, now, sorted(_LOOKUP_CHANNELS))
+        if expired:
+            await self.sender.reconcile(expired, now)
         async with self.database.unit_of_work() as session:
             released = await repo.release_expired_leases(
                 session, now, self.sender.settings.max_attempts

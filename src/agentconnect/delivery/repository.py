@@ -534,6 +534,24 @@ async def delete_activities(session: AsyncSession, activity_ids: Sequence[uuid.U
         )
 
 
+async def expired_leases(
+    session: AsyncSession, now: datetime, channels: Sequence[str]
+) -> Sequence[Any]:
+    """Deliveries on the given channels still `sending` after their lease ran out, with what
+    a provider lookup needs (the sender's fence: `leased_by` and `attempts`)."""
+    stmt = text("""
+        SELECT d.id, d.company_id, d.campaign_id, d.enrollment_id, d.contact_id, d.lead_id,
+               d.message_id, d.step_order, d.channel, d.variant, d.to_address, d.subject,
+               d.body_text, d.body_html, d.details, d.attempts, d.message_id_header,
+               d.leased_by, d.lease_expires_at
+        FROM deliveries AS d
+        WHERE d.status = 'sending' AND d.lease_expires_at < :now AND d.channel = ANY(:channels)
+        ORDER BY d.lease_expires_at
+        LIMIT 1000
+    """)
+    return (await session.execute(stmt, {"now": now, "channels": list(channels)})).all()
+
+
 async def release_expired_leases(session: AsyncSession, now: datetime, max_attempts: int) -> int:
     """Deliveries still `sending` after their lease ran out: their sender died (or stalled)
     before it recorded them sent. A two-phase provider never passed its point of no return for

@@ -36,6 +36,7 @@ from agentconnect.channels.base import (
     PreparedSend,
     ProviderError,
     ProviderResult,
+    Reconcilable,
     TwoPhaseProvider,
 )
 from agentconnect.db import Database
@@ -234,6 +235,44 @@ class Sender:
                 outcome.held += len(await repo.record_held(session, held, self.settings.worker_id))
         return ready
 
+    async def reconcile(self, rows: Sequence[Any], now: datetime) -> SendOutcome:
+        """Expired leases of providers that send without a point of no return (an HTTP API):
+        the sender may have died after the provider took the message and before recording
+        it. Ask the provider; a message it has is recorded as sent (under the dead sender's
+        fence), so the lease expiry does not send it again. The rest is left to
+        `release_expired_leases`."""
+        outcome = SendOutcome()
+        groups: dict[tuple[uuid.UUID, str, str], list[Any]] = {}
+        for row in rows:
+            groups.setdefault((row.company_id, row.channel, row.leased_by), []).append(row)
+        for (company_id, channel, worker), members in groups.items():
+            async with self.database.unit_of_work() as session:
+                provider = await self.providers(session, company_id, MessageType(channel))
+            try:
+                if not isinstance(provider, Reconcilable):
+                    continue
+                found = []
+                for row in members:
+                    since = row.lease_expires_at - self.settings.lease
+                    try:
+                        result = await provider.find_sent(_message(row), since)
+                    except ProviderError as error:
+                        log.warning("delivery %s: lookup failed (%s)", row.id, error.reason)
+                        continue
+                    if result is not None:
+                        found.append(_Result(row, result=result))
+                if found:
+                    async with self.database.unit_of_work() as session:
+                        await self._record(session, found, now, outcome, worker=worker)
+                    log.warning(
+                        "%d deliveries the provider had taken before their sender stopped: "
+                        "recorded as sent, not sent again",
+                        outcome.sent,
+                    )
+            finally:
+                await _close_all([provider])
+        return outcome
+
     async def _send_group(self, group: _Group, now: datetime, outcome: SendOutcome) -> None:
         try:
             lanes = await self._lanes(group)
@@ -376,6 +415,8 @@ class Sender:
         results: Sequence[_Result],
         now: datetime,
         outcome: SendOutcome,
+        *,
+        worker: str | None = None,
     ) -> dict[uuid.UUID, uuid.UUID]:
         """Write what happened, for the deliveries this worker still holds; returns the id of
         the `*_sent` activity of each delivery recorded as sent (absent: not recorded, and a
@@ -418,7 +459,7 @@ class Sender:
                 )
                 if item.error.suppress_address:
                     suppressions.append(row)
-        worker = self.settings.worker_id
+        worker = worker or self.settings.worker_id
         recorded_sent = await repo.record_sent(session, sent, worker)
         recorded_retries = await repo.record_retry(session, retries, worker)
         recorded_failures = await repo.record_failed(session, failures, worker)

@@ -297,7 +297,7 @@ async def update_company_settings(
             stored.pop(key, None)
         else:
             stored[key] = value
-    if "quiet_hours" in changes:
+    if changes.get("quiet_hours") is not None:  # null returns the hours to their default
         _check_merged_quiet_hours(stored["quiet_hours"])
     company.settings = stored
     await session.flush()
