@@ -228,6 +228,8 @@ async def test_channel_options_that_do_not_fit_are_refused(
         {"questions": [{"slot": "budget", "prompt": "a"}, {"slot": "budget", "prompt": "b"}]},
         {"transfer_number": "call Bob"},
         {"greeting": ""},
+        {"greeting": "Hi {{nickname}}"},  # tokens follow the same rules as a step's body
+        {"questions": [{"slot": "budget", "prompt": "Budget, {{first name}}?"}]},
     ],
 )
 async def test_a_call_flow_that_the_agent_cannot_follow_is_refused(

@@ -195,6 +195,13 @@ async def test_a_person_answers_the_agents_questions_and_the_lead_is_qualified(
     )
     assert delivery is not None
     assert delivery.status == "delivered"
+    # the transcript is a conversation like any other: readable, and its intents detected
+    listed = await world.a.manager.get(f"/api/v1/conversations?contact_id={person['id']}")
+    [session_out] = listed.json()["items"]
+    assert session_out["external_id"] == call.sid
+    assert session_out["details"]["outcome"] == "completed"
+    assert "agent_state" not in session_out["details"]
+    assert "decision_maker" in {match["intent"] for match in session_out["intent_matches"]}
 
 
 async def test_asking_for_a_person_transfers_the_call(
@@ -611,3 +618,38 @@ async def test_an_expired_lease_never_sends_a_message_twice_nor_loses_it(
     assert outcome.sent.sent == int(not twilio_took_it)  # sent again only if Twilio never had it
     kinds = await _activities(session, person["id"])
     assert kinds.count("sms_sent") == 1
+
+
+async def test_a_template_only_whatsapp_step_sends_its_template_inside_the_24_hours_too(
+    world: World, twilio: FakeTwilio, engine: Engine, settings: Settings
+) -> None:
+    person = await _texter(world)
+    await twilio.inbound_message(
+        _inbound_url(world, settings), ACCOUNT_SID, f"whatsapp:{PHONE}",
+        f"whatsapp:{WHATSAPP_FROM}", "Hello?",
+    )  # fmt: skip
+    template = {"content_sid": "HX" + "c" * 32, "variables": {"1": "{{first_name}}"}}
+    campaign = await new_campaign(world.a.manager, campaign_type="whatsapp")
+    await add_step(
+        world.a.manager, campaign["id"], delay_value=0, delay_unit="minutes",
+        whatsapp_template=template,
+    )  # fmt: skip
+    await _enrolled(world, campaign, [person])
+
+    await engine.tick(now())
+
+    [message] = twilio.messages
+    assert message.content_sid == template["content_sid"]
+    assert message.content_variables == {"1": "Robin"}
+
+
+async def test_a_voice_webhook_for_a_malformed_company_id_is_refused_like_a_bad_signature(
+    world: World, twilio: FakeTwilio
+) -> None:
+    for path in ("voice/twiml", "voice/status", "messages/status"):
+        response = await world.anonymous.post(
+            f"/webhooks/twilio/not-a-company/{path}",
+            data={"CallSid": "CA1"},
+            headers={"X-Twilio-Signature": "x"},
+        )
+        assert response.status_code == 403, (path, response.text)

@@ -18,7 +18,13 @@ from agentconnect.campaigns.repository import (
     EnrollmentRepository,
     StepRepository,
 )
-from agentconnect.campaigns.steps import channel_for, delay_of, validate_step, with_article
+from agentconnect.campaigns.steps import (
+    channel_for,
+    delay_of,
+    validate_call_flow,
+    validate_step,
+    with_article,
+)
 from agentconnect.errors import Conflict, InvalidInput, NotFound
 from agentconnect.kit.sorting import order_by
 from agentconnect.kit.sql import like_pattern
@@ -111,6 +117,8 @@ async def list_campaigns(
 
 
 def _settings(data: schemas.CampaignFields) -> dict[str, Any]:
+    if data.call_flow_config is not None:
+        validate_call_flow(data.call_flow_config)
     values = data.model_dump(exclude_unset=True, mode="json")
     if "target_criteria" in values:
         criteria = data.target_criteria

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from agentconnect.agent.flow import CallFlowConfig
 from agentconnect.campaigns.schemas import SMS_MAX_CHARS, WHATSAPP_MAX_CHARS
 from agentconnect.delivery.renderer import malformed_tokens, unknown_tokens
 from agentconnect.errors import InvalidInput
@@ -48,6 +49,26 @@ def with_article(word: str) -> str:
     return ("an " if word[0] in "aeiou" or word in ("sms", "SMS") else "a ") + word
 
 
+def _check_tokens(field: str, text: str | None) -> None:
+    broken = malformed_tokens(text or "")
+    if broken:
+        raise _error(field, f"malformed personalisation token {', '.join(broken)}")
+    unknown = unknown_tokens(text or "")
+    if unknown:
+        names = ", ".join("{{" + name + "}}" for name in unknown)
+        raise _error(field, f"unknown personalisation token {names}")
+
+
+def validate_call_flow(flow: CallFlowConfig) -> None:
+    """The agent speaks the flow's texts with the contact's tokens filled in: the same token
+    rules as a step's body."""
+    for name, value in flow.model_dump(exclude_unset=True).items():
+        if isinstance(value, str) and name not in ("voice", "language", "transfer_number"):
+            _check_tokens(f"call_flow_config.{name}", value)
+    for index, question in enumerate(flow.questions):
+        _check_tokens(f"call_flow_config.questions.{index}.prompt", question.prompt)
+
+
 def validate_step(campaign: Campaign, step: CampaignMessage) -> None:
     """Raise InvalidInput naming the field when the step cannot be sent on its channel."""
     options: dict[str, Any] = step.options or {}
@@ -68,13 +89,7 @@ def validate_step(campaign: Campaign, step: CampaignMessage) -> None:
             (f"variants.{index}.body", variant.get("body")),
         ]
     for field, text in texts:
-        broken = malformed_tokens(text or "")
-        if broken:
-            raise _error(field, f"malformed personalisation token {', '.join(broken)}")
-        unknown = unknown_tokens(text or "")
-        if unknown:
-            names = ", ".join("{{" + name + "}}" for name in unknown)
-            raise _error(field, f"unknown personalisation token {names}")
+        _check_tokens(field, text)
 
     channel = step.message_type
     bodies = [("body", step.body)] + [

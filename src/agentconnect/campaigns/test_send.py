@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,11 +15,11 @@ from agentconnect.campaigns.steps import with_article
 from agentconnect.channels.base import OutboundMessage
 from agentconnect.channels.registry import ProviderEnvironment, send_now
 from agentconnect.delivery.context import render_context
-from agentconnect.delivery.renderer import SAMPLE_CONTEXT, render_message
+from agentconnect.delivery.renderer import SAMPLE_CONTEXT, render, render_message
 from agentconnect.errors import InvalidInput, NotFound
 from agentconnect.kit.emails import normalize_email
 from agentconnect.kit.phones import to_e164
-from agentconnect.models import Company, Contact, Lead, MessageType, Role
+from agentconnect.models import CampaignMessage, Company, Contact, Lead, MessageType, Role
 
 
 def _address(channel: MessageType, to: str) -> str:
@@ -30,6 +31,16 @@ def _address(channel: MessageType, to: str) -> str:
             f"to: {with_article(channel.value)} step is sent to {kind}; {error}",
             errors=[{"loc": ["body", "to"], "msg": str(error)}],
         ) from None
+
+
+def _template_details(step: CampaignMessage, context: dict[str, Any]) -> dict[str, Any]:
+    """A WhatsApp step's approved template, its variables rendered: a test-send uses it, as it
+    is what reaches a contact outside the 24-hour window (and all a template-only step has)."""
+    template = (step.options or {}).get("whatsapp_template")
+    if step.message_type != MessageType.WHATSAPP or not template:
+        return {}
+    variables = {k: render(v, context) for k, v in (template.get("variables") or {}).items()}
+    return {"content_sid": template["content_sid"], "content_variables": variables}
 
 
 async def test_send(
@@ -89,6 +100,7 @@ async def test_send(
             body=rendered.body,
             html_body=rendered.html_body,
             metadata={"test": True, "campaign_id": str(campaign_id), "message_id": str(step.id)},
+            details=_template_details(step, context),
         ),
         secret_key=secret_key,
         environment=environment,

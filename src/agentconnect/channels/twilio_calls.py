@@ -38,6 +38,7 @@ from agentconnect.agent.flow import CallFlowConfig
 from agentconnect.agent.rules import RuleAgent
 from agentconnect.channels.base import ProviderError
 from agentconnect.channels.twilio_client import TwilioAccount
+from agentconnect.conversations.service import detect_intents
 from agentconnect.delivery import timing
 from agentconnect.delivery.context import render_context
 from agentconnect.delivery.renderer import render
@@ -304,12 +305,14 @@ def script_twiml(call: CallContext) -> str:
 
 
 def voicemail_twiml(call: CallContext) -> str:
+    """The step's voicemail, after the beep: its audio, or its message in the flow's voice."""
     details = call.delivery.details or {}
     response = VoiceResponse()
     if details.get("voicemail_audio_url"):
         response.play(details["voicemail_audio_url"])
     else:
-        response.say(details.get("voicemail_message") or call.delivery.body_text or _GOODBYE)
+        message = details.get("voicemail_message") or call.delivery.body_text or _GOODBYE
+        _say(response, message, flow_of(call, None))
     response.hangup()
     return str(response)
 
@@ -399,6 +402,10 @@ async def speech(
     _append(conversation, "agent", turn.say, now)
     _remember(conversation, turn, now)
     await _store_answers(session, call, turn)
+    if turn.outcome is not None:
+        # The transcript is complete: what the callee said feeds the AI-intent score.
+        await session.flush()
+        await detect_intents(session, conversation)
     if turn.meeting_at is not None and not details.get("meeting_recorded"):
         conversation.details = {**conversation.details, "meeting_recorded": True}
         _record(
@@ -510,6 +517,8 @@ async def call_status(
     ):
         return
     delivery = call.delivery
+    # Twilio may post two statuses of a call at once: compare and move under the row's lock.
+    await session.refresh(delivery, with_for_update=True)
     current = _CALL_RANK.get(delivery.provider_status or "queued", 0)
     if _CALL_RANK[status] <= current:
         return  # late or repeated: a call never goes back

@@ -28,7 +28,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -152,6 +151,10 @@ class StatusCallback:
         return None
 
     @property
+    def unsubscribed_recipient(self) -> bool:
+        return self.target == "failed" and self.error_code == UNSUBSCRIBED_RECIPIENT
+
+    @property
     def error(self) -> str:
         if self.error_code:
             return f"Twilio error {self.error_code}"
@@ -171,7 +174,6 @@ WITH ev AS (
     RETURNING id
 ), old AS (
     SELECT d.id, d.campaign_id, d.contact_id, d.lead_id, d.message_id, d.variant, d.channel,
-           d.to_address,
            d.status IN ('sending', 'sent') AND CAST(:target AS varchar) IS NOT NULL AS moves,
            CASE d.provider_status
                WHEN 'read' THEN 4
@@ -220,18 +222,34 @@ WITH ev AS (
     END AS kind) AS t
     WHERE t.kind IS NOT NULL
 )
-SELECT (SELECT count(*) FROM ev) AS stored, o.id, o.campaign_id, o.contact_id, o.lead_id,
-       o.message_id, o.variant, o.channel, o.to_address
-FROM (SELECT 1) AS one LEFT JOIN old AS o ON true
+SELECT EXISTS (SELECT FROM ev) AS stored
+""")
+
+
+_ALREADY_STORED = text("""
+SELECT EXISTS (SELECT FROM inbound_events WHERE provider = 'twilio' AND event_id = :event_id)
+""")
+
+_DELIVERIES_BY_SID = text("""
+SELECT id, campaign_id, contact_id, lead_id, message_id, variant, channel, to_address
+FROM deliveries
+WHERE company_id = :company_id AND provider_message_id = :sid AND channel IN ('sms', 'whatsapp')
 """)
 
 
 async def record_status(session: AsyncSession, company_id: uuid.UUID, form: dict[str, str]) -> bool:
-    """Apply one status callback; False when it was a repeat (nothing changed)."""
+    """Apply one status callback; False when it was a repeat (nothing changed).
+
+    Each statement is atomic on its own, so the caller may run this in autocommit mode."""
     form = clean_form(form)
     callback = StatusCallback.from_form(form)
+    event_id = f"{company_id}:{callback.message_sid}:{callback.status}"
+    if callback.unsubscribed_recipient:
+        # Before the callback is stored: should the process stop between the two, Twilio's
+        # retry still finds the callback new and the opt-out is not lost.
+        await _opt_out_unsubscribed_recipient(session, company_id, callback, event_id)
     params = {
-        "event_id": f"{company_id}:{callback.message_sid}:{callback.status}",
+        "event_id": event_id,
         "company_id": company_id,
         "payload": json.dumps(form),
         "sid": callback.message_sid,
@@ -241,33 +259,35 @@ async def record_status(session: AsyncSession, company_id: uuid.UUID, form: dict
         "error": callback.error,
         "error_code": callback.error_code,
     }
-    rows = (await session.execute(_RECORD_STATUS, params)).all()
-    if not rows[0].stored:
-        return False
-    if callback.target == "failed" and callback.error_code == UNSUBSCRIBED_RECIPIENT:
-        for row in rows:
-            if row.id is not None:
-                await _unsubscribed_recipient(session, company_id, callback, row)
-    return True
+    return bool((await session.execute(_RECORD_STATUS, params)).scalar_one())
 
 
-async def _unsubscribed_recipient(
-    session: AsyncSession, company_id: uuid.UUID, callback: StatusCallback, delivery: Row[Any]
+async def _opt_out_unsubscribed_recipient(
+    session: AsyncSession, company_id: uuid.UUID, callback: StatusCallback, event_id: str
 ) -> None:
     """Twilio refused the message because the recipient had replied STOP to our number: the
-    same fact as a STOP we received, recorded the same way."""
-    link = ActivityLink(
-        delivery.id, delivery.campaign_id, delivery.message_id, delivery.lead_id, delivery.variant
-    )
-    await opt_out(
-        session,
-        company_id,
-        MessageType(delivery.channel),
-        phone_number(delivery.to_address),
-        delivery.contact_id,
-        link,
-        {"message_sid": callback.message_sid, "error_code": callback.error_code},
-    )
+    same fact as a STOP we received, recorded the same way (once: a repeat of an old callback
+    must not undo a START the contact sent since)."""
+    if (await session.execute(_ALREADY_STORED, {"event_id": event_id})).scalar_one():
+        return
+    params = {"company_id": company_id, "sid": callback.message_sid}
+    for delivery in (await session.execute(_DELIVERIES_BY_SID, params)).all():
+        link = ActivityLink(
+            delivery.id,
+            delivery.campaign_id,
+            delivery.message_id,
+            delivery.lead_id,
+            delivery.variant,
+        )
+        await opt_out(
+            session,
+            company_id,
+            MessageType(delivery.channel),
+            phone_number(delivery.to_address),
+            delivery.contact_id,
+            link,
+            {"message_sid": callback.message_sid, "error_code": callback.error_code},
+        )
 
 
 # --- opting out and in --------------------------------------------------------------------------

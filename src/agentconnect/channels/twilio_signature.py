@@ -23,7 +23,7 @@ from agentconnect.channels.twilio_settings import TwilioConfig, twilio_config
 from agentconnect.errors import Forbidden
 
 SIGNATURE_HEADER = "x-twilio-signature"
-_REFUSED = "the request does not carry a valid Twilio signature for this company"
+REFUSED = "the request does not carry a valid Twilio signature for this company"
 
 
 @dataclass(frozen=True)
@@ -70,18 +70,18 @@ async def verify(
     """The verified request, or Forbidden."""
     signature = request.headers.get(SIGNATURE_HEADER)
     if not signature:
-        raise Forbidden(_REFUSED)
+        raise Forbidden(REFUSED)
     try:
         config = await twilio_config(session, company_id, secret_key)
     except ProviderError:  # a token that cannot be decrypted verifies nothing
         config = None
     if config is None:
-        raise Forbidden(_REFUSED)
+        raise Forbidden(REFUSED)
     params = parse_form(await request.body())
     validator = RequestValidator(config.auth_token)
     if not validator.validate(public_url(request, public_base_url), params, signature):
-        raise Forbidden(_REFUSED)
+        raise Forbidden(REFUSED)
     form = {name: values[-1] for name, values in params.items()}
     if form.get("AccountSid", config.account_sid) != config.account_sid:
-        raise Forbidden(_REFUSED)
+        raise Forbidden(REFUSED)
     return TwilioRequest(config, form)

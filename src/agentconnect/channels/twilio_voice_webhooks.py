@@ -23,8 +23,9 @@ from agentconnect.channels import twilio_calls as calls
 from agentconnect.channels.registry import ProviderEnvironment
 from agentconnect.channels.twilio_calls import CallContext
 from agentconnect.channels.twilio_client import TwilioAccount
-from agentconnect.channels.twilio_signature import TwilioRequest, verify
+from agentconnect.channels.twilio_signature import REFUSED, TwilioRequest, verify
 from agentconnect.deps import ProviderEnvironmentDep, SecretKeyDep, SessionDep
+from agentconnect.errors import Forbidden
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["twilio webhooks"])
 
@@ -40,10 +41,14 @@ def _agent(request: Request) -> Agent:
 async def _verified_call(
     request: Request,
     session: SessionDep,
-    company_id: uuid.UUID,
+    company: str,
     secret: str,
     environment: ProviderEnvironmentDep,
 ) -> tuple[TwilioRequest, CallContext | None]:
+    try:
+        company_id = uuid.UUID(company)
+    except ValueError:
+        raise Forbidden(REFUSED) from None  # as for a bad signature: the URL tells nothing
     verified = await verify(
         request,
         session,
@@ -66,7 +71,7 @@ def _gather_url(environment: ProviderEnvironment, call: CallContext) -> str:
 
 @router.post("/{company_id}/voice/twiml", response_class=Response)
 async def voice_twiml(
-    company_id: uuid.UUID,
+    company_id: str,
     request: Request,
     session: SessionDep,
     secret: SecretKeyDep,
@@ -91,7 +96,7 @@ async def voice_twiml(
 
 @router.post("/{company_id}/voice/gather", response_class=Response)
 async def voice_gather(
-    company_id: uuid.UUID,
+    company_id: str,
     request: Request,
     session: SessionDep,
     secret: SecretKeyDep,
@@ -116,7 +121,7 @@ async def voice_gather(
 
 @router.post("/{company_id}/voice/amd", status_code=204, response_class=Response)
 async def voice_amd(
-    company_id: uuid.UUID,
+    company_id: str,
     request: Request,
     session: SessionDep,
     secret: SecretKeyDep,
@@ -139,7 +144,7 @@ async def voice_amd(
 
 @router.post("/{company_id}/voice/status", status_code=204, response_class=Response)
 async def voice_status(
-    company_id: uuid.UUID,
+    company_id: str,
     request: Request,
     session: SessionDep,
     secret: SecretKeyDep,
@@ -154,7 +159,7 @@ async def voice_status(
 
 @router.post("/{company_id}/voice/recording", status_code=204, response_class=Response)
 async def voice_recording(
-    company_id: uuid.UUID,
+    company_id: str,
     request: Request,
     session: SessionDep,
     secret: SecretKeyDep,

@@ -38,4 +38,12 @@ class Conversation(BaseModel):
     started_at: datetime
     messages: list[dict[str, object]]
     intent_matches: list[IntentMatchOut]
+    external_id: str | None = Field(
+        default=None, description="the provider's id of the exchange (a Twilio CallSid)"
+    )
+    details: dict[str, object] = Field(
+        default_factory=dict,
+        description="channel extras: a call's outcome, who answered, recordings, the answers "
+        "the AI agent gathered, the campaign and delivery it belongs to",
+    )
     created_at: datetime

@@ -25,6 +25,8 @@ def _out(conversation: Conversation, matches: list[IntentMatch]) -> schemas.Conv
         started_at=conversation.started_at,
         messages=conversation.messages,
         intent_matches=[schemas.IntentMatchOut.model_validate(m) for m in matches],
+        external_id=conversation.external_id,
+        details={k: v for k, v in (conversation.details or {}).items() if k != "agent_state"},
         created_at=conversation.created_at,
     )
 
@@ -45,27 +47,35 @@ async def record(
         )
     )
     await session.flush()
-    config = await load_config(session, principal.company_id)
+    matches = await detect_intents(session, conversation)
+    await session.refresh(conversation)
+    return _out(conversation, matches)
+
+
+async def detect_intents(session: AsyncSession, conversation: Conversation) -> list[IntentMatch]:
+    """Find the intents in the contact's words with the company's keywords, store them, and
+    rescore the contact (the AI-intent score reads them). A transcript the CRM wrote itself
+    (an AI agent's call) goes through here too when it ends."""
+    config = await load_config(session, conversation.company_id)
     detector = KeywordIntentDetector(config.intent_keywords.model_dump())
     # Pattern matching over a long transcript is CPU work: off the event loop.
-    found = await asyncio.to_thread(detect_in_conversation, detector, messages)
+    found = await asyncio.to_thread(detect_in_conversation, detector, conversation.messages)
     matches = [
         IntentMatch(
-            company_id=principal.company_id,
+            company_id=conversation.company_id,
             conversation_id=conversation.id,
-            contact_id=data.contact_id,
+            contact_id=conversation.contact_id,
             intent=match.intent,
             confidence=match.confidence,
             evidence=match.evidence,
-            detected_at=data.started_at,
+            detected_at=conversation.started_at,
         )
         for match in found
     ]
     session.add_all(matches)
     await session.flush()
-    await session.refresh(conversation)
-    await jobs.schedule_rescore(session, principal.company_id, [data.contact_id])
-    return _out(conversation, matches)
+    await jobs.schedule_rescore(session, conversation.company_id, [conversation.contact_id])
+    return matches
 
 
 async def get(

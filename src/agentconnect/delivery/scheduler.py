@@ -414,11 +414,13 @@ def _channel_details(
     now: datetime,
 ) -> dict[str, Any]:
     """What a Twilio provider needs beyond the text: the approved template a WhatsApp step
-    must use outside the 24-hour session, a voice step's voicemail."""
+    sends outside the 24-hour session (and inside it too when the step has no text of its
+    own), a voice step's voicemail."""
     options = step.options or {}
     if channel == MessageType.WHATSAPP:
         template = _template(step)
-        if template is None or data.in_whatsapp_session(contact_id, now):
+        free_form = bool((step.body or "").strip()) and data.in_whatsapp_session(contact_id, now)
+        if template is None or free_form:
             return {}
         variables = {
             name: render(value, context) for name, value in template.get("variables", {}).items()
