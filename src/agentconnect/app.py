@@ -15,6 +15,7 @@ from agentconnect.campaigns.endpoints import router as campaigns_router
 from agentconnect.channels.email_webhooks import admin_router as email_webhook_admin_router
 from agentconnect.channels.email_webhooks import router as email_webhooks_router
 from agentconnect.channels.endpoints import router as channels_router
+from agentconnect.channels.twilio_status_fastpath import TwilioStatusFastPath
 from agentconnect.channels.twilio_voice_webhooks import router as twilio_voice_router
 from agentconnect.channels.twilio_webhooks import router as twilio_webhooks_router
 from agentconnect.config import Settings, get_settings
@@ -58,6 +59,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.state.database = database
 
     install_error_handlers(app)
+    # Innermost: Twilio's status callbacks skip routing and the ORM, inside the size limit.
+    app.add_middleware(TwilioStatusFastPath)
     app.add_middleware(
         BodySizeLimitMiddleware,
         default_limit=settings.max_request_bytes,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -68,6 +71,10 @@ def database_url(settings: Settings) -> str:
 class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Bare psycopg connections (autocommit) for the one path where an ORM session costs more
+    # than the work: Twilio's status callbacks (channels/twilio_status_fastpath.py).
+    _bare_pool: AsyncConnectionPool[AsyncConnection[Any]] | None = field(default=None, repr=False)
+    _bare_pool_opening: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @classmethod
     def from_url(cls, url: str, pool_size: int = 10) -> Database:
@@ -100,5 +107,29 @@ class Database:
                 raise
             await session.commit()
 
+    async def bare_pool(self) -> AsyncConnectionPool[AsyncConnection[Any]]:
+        """A small pool of autocommit psycopg connections, opened on first use."""
+        if self._bare_pool is not None:
+            return self._bare_pool
+        async with self._bare_pool_opening:  # two first requests at once: one pool
+            if self._bare_pool is None:
+                self._bare_pool = await self._open_bare_pool()
+        return self._bare_pool
+
+    async def _open_bare_pool(self) -> AsyncConnectionPool[AsyncConnection[Any]]:
+        url = self.engine.url.set(drivername="postgresql")
+        pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            url.render_as_string(hide_password=False),
+            min_size=1,
+            max_size=max(2, self.engine.pool.size() // 2),  # type: ignore[attr-defined]
+            kwargs={"autocommit": True, "options": "-c jit=off"},
+            open=False,
+        )
+        await pool.open()
+        return pool
+
     async def dispose(self) -> None:
+        if self._bare_pool is not None:
+            await self._bare_pool.close()
+            self._bare_pool = None
         await self.engine.dispose()

@@ -346,7 +346,10 @@ async def test_an_sms_campaign_is_delivered_replied_to_and_reaches_its_goal(
     assert message.from_ == SMS_FROM
     assert message.body == "Hi Robin, step 1"
     assert message.status_callback is not None
-    assert message.status_callback.endswith(f"/webhooks/twilio/{world.a.id}/messages/status")
+    delivery = await _delivery(session, message.sid)
+    assert message.status_callback.endswith(
+        f"/webhooks/twilio/{world.a.id}/messages/status?delivery={delivery.id}"
+    )
     delivery = await _delivery(session, message.sid)
     assert delivery.segments == 1
     assert delivery.provider == "twilio"
@@ -653,3 +656,27 @@ async def test_a_voice_webhook_for_a_malformed_company_id_is_refused_like_a_bad_
             headers={"X-Twilio-Signature": "x"},
         )
         assert response.status_code == 403, (path, response.text)
+
+
+async def test_an_expired_lease_waits_while_twilio_cannot_be_asked(
+    world: World, twilio: FakeTwilio, engine: Engine, database: Database, session: AsyncSession
+) -> None:
+    campaign = await _text_campaign(world, steps=1)
+    person = await _texter(world)
+    await _enrolled(world, campaign, [person])
+    await engine.schedule(now())
+    await _lease_as_a_sender_that_dies(database, engine, sends=True)
+    await twilio.stop()  # Twilio unreachable: whether it has the message is unknown
+
+    await engine.upkeep(now() + engine.sender.settings.lease + timedelta(minutes=1))
+
+    row = (await session.execute(text("SELECT status, last_error FROM deliveries"))).one()
+    assert row.status == "sending"  # not re-queued: that could send a second copy
+    assert row.last_error == "provider lookup pending"
+
+    # past the patience, it goes back to the queue after all
+    await engine.upkeep(now() + engine.sender.settings.lease + timedelta(minutes=45))
+    status = await session.scalar(
+        text("SELECT status FROM deliveries").execution_options(populate_existing=True)
+    )
+    assert status == "queued"

@@ -523,6 +523,8 @@ async def call_status(
     if _CALL_RANK[status] <= current:
         return  # late or repeated: a call never goes back
     delivery.provider_status = status
+    # The callback may come before the sender recorded the call: it names the call, then.
+    delivery.provider_message_id = delivery.provider_message_id or call_sid
     if status in ("in-progress", "completed") and delivery.status in (
         DeliveryStatus.SENDING,
         DeliveryStatus.SENT,

@@ -185,7 +185,11 @@ WITH ev AS (
                ELSE -1
            END AS old_rank
     FROM deliveries AS d
-    WHERE d.company_id = :company_id AND d.provider_message_id = :sid
+    WHERE d.company_id = :company_id
+      AND (d.provider_message_id = :sid
+           -- Twilio can report before the sender has recorded the SID: the callback URL names
+           -- the delivery, whose SID this callback then supplies.
+           OR (d.id = CAST(:delivery_id AS uuid) AND d.provider_message_id IS NULL))
       AND d.channel IN ('sms', 'whatsapp') AND EXISTS (SELECT FROM ev)
     FOR UPDATE
 ), upd AS (
@@ -193,6 +197,7 @@ WITH ev AS (
     SET provider_status = CASE WHEN :rank > o.old_rank THEN CAST(:status AS varchar)
                                ELSE d.provider_status END,
         status = CASE WHEN o.moves THEN CAST(:target AS varchar) ELSE d.status END,
+        provider_message_id = coalesce(d.provider_message_id, CAST(:sid AS varchar)),
         delivered_at = CASE WHEN o.moves AND :target = 'delivered' THEN now()
                             ELSE d.delivered_at END,
         failed_at = CASE WHEN o.moves AND :target = 'failed' THEN now() ELSE d.failed_at END,
@@ -200,7 +205,7 @@ WITH ev AS (
                           ELSE d.last_error END,
         updated_at = now()
     FROM old AS o
-    WHERE d.id = o.id AND (o.moves OR :rank > o.old_rank)
+    WHERE d.id = o.id AND (o.moves OR :rank > o.old_rank OR d.provider_message_id IS NULL)
     RETURNING o.*, d.status AS new_status
 ), act AS (
     INSERT INTO campaign_activities (id, company_id, campaign_id, contact_id, lead_id,
@@ -237,19 +242,32 @@ WHERE company_id = :company_id AND provider_message_id = :sid AND channel IN ('s
 """)
 
 
-async def record_status(session: AsyncSession, company_id: uuid.UUID, form: dict[str, str]) -> bool:
+async def record_status(
+    session: AsyncSession,
+    company_id: uuid.UUID,
+    form: dict[str, str],
+    delivery_id: uuid.UUID | None = None,
+) -> bool:
     """Apply one status callback; False when it was a repeat (nothing changed).
 
     Each statement is atomic on its own, so the caller may run this in autocommit mode."""
-    form = clean_form(form)
-    callback = StatusCallback.from_form(form)
-    event_id = f"{company_id}:{callback.message_sid}:{callback.status}"
+    callback, params = status_parameters(company_id, form, delivery_id)
     if callback.unsubscribed_recipient:
         # Before the callback is stored: should the process stop between the two, Twilio's
         # retry still finds the callback new and the opt-out is not lost.
-        await _opt_out_unsubscribed_recipient(session, company_id, callback, event_id)
-    params = {
-        "event_id": event_id,
+        await _opt_out_unsubscribed_recipient(session, company_id, callback, params["event_id"])
+    return bool((await session.execute(_RECORD_STATUS, params)).scalar_one())
+
+
+def status_parameters(
+    company_id: uuid.UUID, form: dict[str, str], delivery_id: uuid.UUID | None
+) -> tuple[StatusCallback, dict[str, Any]]:
+    """The callback read from its form (InvalidInput when Twilio's fields are missing), and
+    the parameters of the statement that records it."""
+    form = clean_form(form)
+    callback = StatusCallback.from_form(form)
+    return callback, {
+        "event_id": f"{company_id}:{callback.message_sid}:{callback.status}",
         "company_id": company_id,
         "payload": json.dumps(form),
         "sid": callback.message_sid,
@@ -258,8 +276,13 @@ async def record_status(session: AsyncSession, company_id: uuid.UUID, form: dict
         "target": callback.target,
         "error": callback.error,
         "error_code": callback.error_code,
+        "delivery_id": delivery_id,
     }
-    return bool((await session.execute(_RECORD_STATUS, params)).scalar_one())
+
+
+# The same statement in psycopg's own placeholder style, for the status fast path
+# (twilio_status_fastpath.py), which runs it on a bare connection.
+RECORD_STATUS_SQL = re.sub(r"(?<![:\w]):([a-z_]+)", r"%(\1)s", _RECORD_STATUS.text)
 
 
 async def _opt_out_unsubscribed_recipient(

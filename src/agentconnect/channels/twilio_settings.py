@@ -160,8 +160,36 @@ async def put_twilio_settings(
             data.auth_token, secret_key, context=secret_context(principal.company_id, TWILIO)
         )
     row = await repo.save(TWILIO, settings, secret=secret)
+    CACHE.forget(principal.company_id)
     return _describe(row, base_url, principal.company_id)
 
+
+class ConfigCache:
+    """Companies' Twilio settings as status callbacks read them, kept for a few seconds: at a
+    thousand callbacks a second, reading and decrypting them for each would be most of the
+    work. A save in this process forgets the company's entry at once; other processes see a
+    change within `seconds` (a token rotated at Twilio is still accepted that much longer)."""
+
+    def __init__(self, seconds: float = 5.0) -> None:
+        self.seconds = seconds
+        self._entries: dict[uuid.UUID, tuple[float, TwilioConfig | None]] = {}
+
+    def get(self, company_id: uuid.UUID, clock: float) -> tuple[bool, TwilioConfig | None]:
+        entry = self._entries.get(company_id)
+        if entry is None or clock - entry[0] > self.seconds:
+            return False, None
+        return True, entry[1]
+
+    def put(self, company_id: uuid.UUID, config: TwilioConfig | None, clock: float) -> None:
+        if len(self._entries) > 10_000:  # many companies: start over rather than grow
+            self._entries.clear()
+        self._entries[company_id] = (clock, config)
+
+    def forget(self, company_id: uuid.UUID) -> None:
+        self._entries.pop(company_id, None)
+
+
+CACHE = ConfigCache()
 
 _READ_CONFIG = text(
     "SELECT settings, secret_ciphertext FROM channel_settings "
@@ -178,14 +206,24 @@ async def twilio_config(
     changed since it was saved, and only saving it again helps.
     """
     row = (await session.execute(_READ_CONFIG, {"company_id": company_id})).first()
-    if row is None or row.secret_ciphertext is None:
+    if row is None:
         return None
-    stored: dict[str, Any] = row.settings or {}
-    if not stored.get("account_sid"):
+    return config_from_row(company_id, row.settings, row.secret_ciphertext, secret_key)
+
+
+def config_from_row(
+    company_id: uuid.UUID,
+    stored: dict[str, Any] | None,
+    ciphertext: bytes | None,
+    secret_key: str,
+) -> TwilioConfig | None:
+    """The configuration in a `channel_settings` row, its token decrypted."""
+    stored = stored or {}
+    if ciphertext is None or not stored.get("account_sid"):
         return None
     try:
         token = decrypt_secret(
-            row.secret_ciphertext, secret_key, context=secret_context(company_id, TWILIO)
+            bytes(ciphertext), secret_key, context=secret_context(company_id, TWILIO)
         )
     except SecretDecryptionError as exc:
         raise ProviderError(

@@ -42,7 +42,7 @@ class TwilioSmsProvider:
 
     async def send(self, message: OutboundMessage) -> ProviderResult:
         params = self._params(message)
-        params["status_callback"] = self.account.url("messages/status")
+        params["status_callback"] = self.account.url("messages/status", message.delivery_id)
         async with self.account.calling():
             sent = await self.account.client.messages.create_async(**params)
         segments = int(sent.num_segments) if str(sent.num_segments or "").isdigit() else None

@@ -43,6 +43,14 @@ async def _verified(company_id: str, request: Request, session: AsyncSession) ->
     return await verify(request, session, company, secret_key=secret, public_base_url=base_url)
 
 
+def _delivery_named(request: Request) -> uuid.UUID | None:
+    """The delivery the callback URL names (`?delivery=`, covered by the signature)."""
+    try:
+        return uuid.UUID(request.query_params.get("delivery", ""))
+    except ValueError:
+        return None
+
+
 @router.post(
     "/{company_id}/messages/status",
     status_code=204,
@@ -66,7 +74,9 @@ async def message_status(
     # buy nothing on the hottest endpoint.
     await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     verified = await _verified(company_id, request, session)
-    await twilio_messaging.record_status(session, verified.company_id, verified.form)
+    await twilio_messaging.record_status(
+        session, verified.company_id, verified.form, _delivery_named(request)
+    )
     return Response(status_code=204)
 
 

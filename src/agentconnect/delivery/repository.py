@@ -410,14 +410,19 @@ async def record_sent(
         text("""
         WITH updated AS (
             UPDATE deliveries AS d
-            SET status = 'sent', sent_at = r.sent_at, provider = r.provider,
+            SET status = CASE WHEN d.status = 'sending' THEN 'sent' ELSE d.status END,
+                sent_at = r.sent_at, provider = r.provider,
                 provider_message_id = r.provider_message_id, lease_expires_at = NULL,
                 provider_status = coalesce(d.provider_status, r.provider_status),
                 segments = r.segments, last_error = NULL, updated_at = now()
             FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
                 id uuid, attempts int, sent_at timestamptz, provider text,
                 provider_message_id text, provider_status text, segments smallint)
-            WHERE d.id = r.id AND d.status = 'sending'
+            WHERE d.id = r.id
+              AND (d.status = 'sending'
+                   -- the provider's callback for this very message came first and moved it
+                   OR (d.status IN ('delivered', 'failed')
+                       AND d.provider_message_id = r.provider_message_id))
               AND d.leased_by = :worker AND d.attempts = r.attempts
               AND d.id = ANY(CAST(:ids AS uuid[]))
             RETURNING d.id, d.contact_id, r.sent_at
@@ -550,6 +555,22 @@ async def expired_leases(
         LIMIT 1000
     """)
     return (await session.execute(stmt, {"now": now, "channels": list(channels)})).all()
+
+
+async def extend_unverified_leases(
+    session: AsyncSession, ids: Sequence[uuid.UUID], until: datetime, leased_after: datetime
+) -> None:
+    """Keep a little longer the leases whose provider could not be asked, if they were taken
+    after `leased_after` (older ones are left to expire back to the queue). `updated_at` is
+    left alone: it is the time of the lease, which the patience is counted from."""
+    await session.execute(
+        text("""
+        UPDATE deliveries
+        SET lease_expires_at = :until, last_error = 'provider lookup pending'
+        WHERE id = ANY(:ids) AND status = 'sending' AND updated_at > :leased_after
+        """),
+        {"ids": list(ids), "until": until, "leased_after": leased_after},
+    )
 
 
 async def release_expired_leases(session: AsyncSession, now: datetime, max_attempts: int) -> int:

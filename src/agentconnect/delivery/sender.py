@@ -59,6 +59,12 @@ SENT_ACTIVITY = {
 ProviderFactory = Callable[[AsyncSession, uuid.UUID, MessageType], Awaitable[ChannelProvider]]
 
 
+# A provider lookup that fails is asked again after LOOKUP_RETRY, for LOOKUP_PATIENCE after the
+# lease ran out.
+LOOKUP_RETRY = timedelta(minutes=1)
+LOOKUP_PATIENCE = timedelta(minutes=30)
+
+
 @dataclass(frozen=True)
 class SenderSettings:
     worker_id: str = "worker"
@@ -251,16 +257,27 @@ class Sender:
             try:
                 if not isinstance(provider, Reconcilable):
                     continue
-                found = []
+                found, unknown = [], []
                 for row in members:
                     since = row.lease_expires_at - self.settings.lease
                     try:
                         result = await provider.find_sent(_message(row), since)
                     except ProviderError as error:
                         log.warning("delivery %s: lookup failed (%s)", row.id, error.reason)
+                        unknown.append(row)
                         continue
                     if result is not None:
                         found.append(_Result(row, result=result))
+                if unknown:
+                    # Not known either way: ask again in a while rather than risk a second
+                    # copy — for a bounded time, after which the delivery is re-queued.
+                    async with self.database.unit_of_work() as session:
+                        await repo.extend_unverified_leases(
+                            session,
+                            [row.id for row in unknown],
+                            now + LOOKUP_RETRY,
+                            now - self.settings.lease - LOOKUP_PATIENCE,
+                        )
                 if found:
                     async with self.database.unit_of_work() as session:
                         await self._record(session, found, now, outcome, worker=worker)
