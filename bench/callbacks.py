@@ -17,9 +17,11 @@ a quarter `undelivered`, interleaved.
 
 (real) `POST /webhooks/twilio/{company}/messages/status` of the app, `create_app()` served by
        uvicorn in a process of its own (one worker unless `--workers`; uvloop, httptools, no
-       access log, log level warning), against the scratch database: read the settings,
-       decrypt the token, verify the signature, store the event, apply the status, write the
-       activity, commit, answer 204.
+       access log, log level warning), against the scratch database: the app's whole
+       middleware stack, then its status fast path (channels/twilio_status_fastpath.py): the
+       company's settings (read and decrypted, then cached for a few seconds), the signature,
+       one statement that stores the event, applies the status and writes the activity
+       (autocommit), answer 204.
 (bare) The same request bytes to a raw ASGI app in another uvicorn process with the same
        flags, which reads the body, parses the form and verifies the signature with the same
        `RequestValidator` and the same token held in memory: 204, or 403.
@@ -527,7 +529,7 @@ class Load:
         return self.count / self.wall_s
 
     def ms(self, q: float) -> float:
-        return percentile(self.latencies_s, q) * 1000
+        return percentile(self.latencies_s, q) * 1000 if self.latencies_s else 0.0
 
 
 async def _raw_client(

@@ -62,6 +62,9 @@ async def test_the_fast_path_records_ordinary_callbacks_itself(
     assert config.account_sid == ACCOUNT_SID
     status = await session.scalar(text("SELECT status FROM deliveries"))
     assert status == "delivered"
+    # each answer is its own: headers added outside do not pile up from one to the next
+    again = await twilio.message_status(message.sid, "read")
+    assert len(again.headers.get_list("x-request-id")) == 1
 
 
 async def test_saving_the_settings_forgets_the_cached_ones(

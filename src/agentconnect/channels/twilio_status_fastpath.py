@@ -50,7 +50,6 @@ _READ_SETTINGS = (
     "SELECT settings, secret_ciphertext FROM channel_settings "
     "WHERE company_id = %s AND channel = 'twilio'"
 )
-_NO_CONTENT: Message = {"type": "http.response.start", "status": 204, "headers": []}
 
 
 class TwilioStatusFastPath:
@@ -64,7 +63,8 @@ class TwilioStatusFastPath:
             return
         body = await _read_body(receive)
         if await self._record(scope, uuid.UUID(match.group(1)), body):
-            await send(_NO_CONTENT)
+            # A new message each time: the middleware outside adds its headers to it.
+            await send({"type": "http.response.start", "status": 204, "headers": []})
             await send({"type": "http.response.body", "body": b""})
             return
         await self.app(scope, _replay(body, receive), send)
