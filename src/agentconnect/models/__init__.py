@@ -1,5 +1,12 @@
 """SQLAlchemy models, one module per aggregate; importing this package registers them all."""
 
+from agentconnect.models.analytics import (
+    AnalyticsCampaignContact,
+    AnalyticsCampaignStat,
+    AnalyticsStepContact,
+    AnalyticsStepStat,
+    AnalyticsTimeline,
+)
 from agentconnect.models.base import Base
 from agentconnect.models.campaigns import (
     Campaign,
@@ -42,6 +49,11 @@ from agentconnect.models.tenancy import ApiKey, Company, User
 __all__ = [
     "OPEN_LEAD_STAGES",
     "ActivityType",
+    "AnalyticsCampaignContact",
+    "AnalyticsCampaignStat",
+    "AnalyticsStepContact",
+    "AnalyticsStepStat",
+    "AnalyticsTimeline",
     "ApiKey",
     "AssignmentCursor",
     "Base",

@@ -1,0 +1,94 @@
+"""Analytics rollups of `campaign_activities`, kept by database triggers as activities are
+written, changed or deleted (migration 0013), so analytics never scan the raw log.
+
+Every row counts activities of a campaign that analytics count: prefetched opens (a mail
+client fetching the pixel, not a person) are left out. `step_key` is the activity's step
+(`message_id`, or the zero UUID for none), `variant_key` its A/B variant ('' for none).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKeyConstraint, String
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from agentconnect.models.base import Base
+
+NO_STEP = uuid.UUID(int=0)
+
+
+def _campaign_key() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["company_id", "campaign_id"], ["campaigns.company_id", "campaigns.id"], ondelete="CASCADE"
+    )
+
+
+class AnalyticsCampaignStat(Base):
+    """Per campaign and activity type: how many activities, and how many distinct contacts."""
+
+    __tablename__ = "analytics_campaign_stats"
+    __table_args__ = (_campaign_key(),)
+
+    company_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    activity_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    contacts: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AnalyticsStepStat(Base):
+    """Per campaign, step, variant and activity type: activities and distinct contacts."""
+
+    __tablename__ = "analytics_step_stats"
+    __table_args__ = (_campaign_key(),)
+
+    company_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    step_key: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    variant_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    activity_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    contacts: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AnalyticsTimeline(Base):
+    """Per campaign, activity type and quarter hour (UTC, so any time zone's hours and days,
+    even those 30 or 45 minutes off the hour, are whole sums of buckets): activities."""
+
+    __tablename__ = "analytics_timeline"
+    __table_args__ = (_campaign_key(),)
+
+    company_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    activity_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AnalyticsCampaignContact(Base):
+    """That a contact had an activity of a type in a campaign: what makes `contacts` distinct."""
+
+    __tablename__ = "analytics_campaign_contacts"
+    __table_args__ = (_campaign_key(),)
+
+    company_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    activity_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    contact_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+
+
+class AnalyticsStepContact(Base):
+    """That a contact had an activity of a type at a step, in a variant."""
+
+    __tablename__ = "analytics_step_contacts"
+    __table_args__ = (_campaign_key(),)
+
+    company_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    step_key: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    activity_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    variant_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    contact_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
