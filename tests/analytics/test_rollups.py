@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentconnect.analytics.rollups import differences, fold, rebuild
+from agentconnect.db import Database
 from tests.campaigns.conftest import CAMPAIGNS, add_step, contact, new_campaign
 from tests.fixtures.world import World
-
-from agentconnect.analytics.rollups import differences, rebuild
-from agentconnect.db import Database
 
 TYPES = ["email_sent", "email_delivered", "email_opened", "email_clicked", "email_replied"]
 START = datetime(2026, 3, 7, 12, 0, tzinfo=UTC)
@@ -76,6 +76,7 @@ async def test_rollups_stay_exact_through_inserts_updates_and_deletes(
         await _insert(database, [activity() for _ in range(size)])
     # activities outside any campaign are not campaign analytics
     await _insert(database, [{**activity(), "campaign_id": None} for _ in range(5)])
+    await fold(database)
     assert await differences(session, [company]) == []
 
     # deletes (the sender takes back a `sent` whose message the server refused) ...
@@ -91,6 +92,7 @@ async def test_rollups_stay_exact_through_inserts_updates_and_deletes(
     assert deleted.status_code == 204
     # ... and a contact deleted with its activities
     assert (await world.a.admin.delete(f"/api/v1/contacts/{people[0]}")).status_code == 204
+    await fold(database)
     assert await differences(session, [company]) == []
 
     opened = (
@@ -119,8 +121,15 @@ async def test_rollups_stay_exact_through_inserts_updates_and_deletes(
     async with database.unit_of_work() as tx:
         counted = await rebuild(tx, [company])
     assert counted == await session.scalar(
-        text("SELECT count(*) FROM campaign_activities WHERE company_id = :c"), {"c": company}
-    )
+        text("""
+        SELECT count(*) FROM campaign_activities
+        WHERE company_id = :c AND campaign_id IS NOT NULL
+          AND NOT (activity_type = 'email_opened'
+                   AND coalesce(metadata ->> 'prefetched', 'false') = 'true')
+        """),
+        {"c": company},
+    )  # what analytics count: campaign activities, prefetched opens left out
+    await fold(database)
     assert await differences(session, [company]) == []
 
 
@@ -138,10 +147,12 @@ async def test_a_rebuild_touches_only_the_companies_named(
               "message_id": None, "variant": None, "activity_type": "email_sent",
               "occurred_at": START, "metadata": {}}],
         )  # fmt: skip
+    await fold(database)
     async with database.unit_of_work() as tx:
         await tx.execute(text("DELETE FROM analytics_campaign_stats WHERE company_id = :c"),
                          {"c": world.b.id})  # fmt: skip
         await rebuild(tx, [world.a.id])
+    await fold(database)
     assert await differences(session, [world.a.id]) == []
     assert len(await differences(session, [world.b.id])) == 1  # B's was not rebuilt
     assert uuid.UUID(theirs["id"])

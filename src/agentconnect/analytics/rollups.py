@@ -1,7 +1,8 @@
 """The analytics rollups: rebuilt from the raw activity log, and checked against it.
 
-The database keeps the rollups itself (triggers on `campaign_activities`, migration 0013). A
-rebuild is for what the triggers cannot know: a rollup table restored from an older backup,
+The database keeps the rollups itself: triggers on `campaign_activities` queue what was
+written or deleted, `fold` applies the queue (migration 0013). A rebuild is for what the
+triggers cannot know: a rollup table restored from an older backup,
 or a change to what counts. `differences` recomputes every figure from the raw log with plain
 `GROUP BY`s — independently of the trigger's code — and lists where the rollups disagree.
 """
@@ -15,6 +16,8 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from agentconnect.db import Database
 
 _ROLLUP_TABLES = (
     "analytics_campaign_stats",
@@ -69,39 +72,55 @@ class Difference:
     recomputed: tuple[Any, ...] | None
 
 
+async def fold(database: Database, batch: int = _BATCH) -> int:
+    """Apply every queued activity to the rollups, batch after batch, each in a transaction of
+    its own (a fold holds a lock that serializes folds until its transaction ends: inside a
+    caller's longer transaction it would hold back every other fold). Returns how many."""
+    total = 0
+    while True:
+        async with database.unit_of_work() as session:
+            folded = await _fold_batch(session, batch)
+        total += folded
+        if folded < batch:
+            return total
+
+
+async def _fold_batch(session: AsyncSession, batch: int) -> int:
+    return int(await session.scalar(text("SELECT analytics_fold(:batch)"), {"batch": batch}) or 0)
+
+
 async def rebuild(session: AsyncSession, company_ids: Sequence[uuid.UUID]) -> int:
     """Forget the companies' rollups and count their activities again; returns how many
     activities were counted."""
     params = {"companies": list(company_ids)}
+    # What is queued for them would be counted twice: the log is read whole below.
+    while await _fold_batch(session, _BATCH) == _BATCH:
+        pass
     for table in _ROLLUP_TABLES:
         await session.execute(
             text(f"DELETE FROM {table} WHERE company_id = ANY(:companies)"),  # noqa: S608
             params,
         )
-    counted, last = 0, uuid.UUID(int=0)
-    while True:
-        row = (
-            await session.execute(
-                text("""
-                WITH batch AS (
-                    SELECT a FROM campaign_activities AS a
-                    WHERE a.company_id = ANY(:companies) AND a.id > :last
-                    ORDER BY a.id LIMIT :size
-                )
-                SELECT count(*), max((b.a).id::text), analytics_add(ARRAY(SELECT a FROM batch))
-                FROM batch AS b
-                """),
-                {**params, "last": last, "size": _BATCH},
-            )
-        ).one()
-        if not row[0]:
-            return counted
-        counted += int(row[0])
-        last = uuid.UUID(row[1])
+    queued = await session.execute(
+        text(f"""
+        INSERT INTO analytics_pending (company_id, campaign_id, step_key, variant_key,
+                                       activity_type, contact_id, bucket, delta)
+        SELECT a.company_id, a.campaign_id, {_STEP}, coalesce(a.variant, ''),
+               a.activity_type, a.contact_id,
+               date_bin('15 minutes', a.occurred_at, timestamptz '2000-01-01 00:00:00+00'), 1
+        {_COUNTED}
+        ORDER BY a.id
+        """),
+        params,
+    )
+    while await _fold_batch(session, _BATCH) == _BATCH:
+        pass
+    return int(getattr(queued, "rowcount", 0) or 0)
 
 
 async def differences(session: AsyncSession, company_ids: Sequence[uuid.UUID]) -> list[Difference]:
-    """Where the stored rollups differ from a recomputation from the raw log (none: exact)."""
+    """Where the stored rollups differ from a recomputation from the raw log (none: exact).
+    Fold the queue first (`fold`) for a current answer."""
     params = {"companies": list(company_ids)}
     found: list[Difference] = []
     for table, key, figures, recompute in _CHECKS:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agentconnect.analytics import rollups
 from agentconnect.channels.base import ChannelProvider
 from agentconnect.channels.registry import ProviderEnvironment, provider_for
 from agentconnect.db import Database
@@ -140,7 +141,9 @@ class Engine:
                     last_upkeep = loop.time()
                 scheduled = await self.schedule(clock())
                 sent = await self.send(clock())
-                busy = scheduled.claimed or sent.leased
+                # The analytics rollups catch up with what this pass (and the API) wrote.
+                folded = await rollups.fold(self.database)
+                busy = scheduled.claimed or sent.leased or folded
             except Exception:  # the loop must outlive a failed batch; the next one retries it
                 log.exception("delivery engine batch failed")
                 busy = 0

@@ -3,6 +3,7 @@
 from agentconnect.models.analytics import (
     AnalyticsCampaignContact,
     AnalyticsCampaignStat,
+    AnalyticsPending,
     AnalyticsStepContact,
     AnalyticsStepStat,
     AnalyticsTimeline,
@@ -51,6 +52,7 @@ __all__ = [
     "ActivityType",
     "AnalyticsCampaignContact",
     "AnalyticsCampaignStat",
+    "AnalyticsPending",
     "AnalyticsStepContact",
     "AnalyticsStepStat",
     "AnalyticsTimeline",

@@ -1,5 +1,6 @@
-"""Analytics rollups of `campaign_activities`, kept by database triggers as activities are
-written, changed or deleted (migration 0013), so analytics never scan the raw log.
+"""Analytics rollups of `campaign_activities`, so analytics never scan the raw log. Database
+triggers queue every counted activity written, changed or deleted (`analytics_pending`), and
+`analytics_fold()` applies the queue in batches (migration 0013).
 
 Every row counts activities of a campaign that analytics count: prefetched opens (a mail
 client fetching the pixel, not a person) are left out. `step_key` is the activity's step
@@ -11,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKeyConstraint, String
+from sqlalchemy import BigInteger, DateTime, ForeignKeyConstraint, Identity, SmallInteger, String
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -92,3 +93,20 @@ class AnalyticsStepContact(Base):
     activity_type: Mapped[str] = mapped_column(String(32), primary_key=True)
     variant_key: Mapped[str] = mapped_column(String(100), primary_key=True)
     contact_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+
+
+class AnalyticsPending(Base):
+    """Counted activities written (+1) or deleted (-1) since the last fold: the triggers queue
+    them here, `analytics_fold()` applies them to the tables above in batches."""
+
+    __tablename__ = "analytics_pending"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    company_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    step_key: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    variant_key: Mapped[str] = mapped_column(String(100))
+    activity_type: Mapped[str] = mapped_column(String(32))
+    contact_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delta: Mapped[int] = mapped_column(SmallInteger)
