@@ -43,6 +43,7 @@ def configure_logging(level: str, fmt: str) -> None:
     # uvicorn's own access log would duplicate ours, which carries the request id.
     logging.getLogger("uvicorn.access").disabled = True
     # pgserver narrates every initdb/pg_ctl call and Alembic every migration step at INFO;
-    # the CLI shows its own progress for both.
-    for chatty in ("pgserver", "alembic"):
+    # the CLI shows its own progress for both. The twilio SDK logs every request with its
+    # parameters (phone numbers, message text) at INFO: personal data stays out of the logs.
+    for chatty in ("pgserver", "alembic", "twilio"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

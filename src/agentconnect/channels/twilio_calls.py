@@ -201,12 +201,15 @@ def flow_of(call: CallContext, transfer_number: str | None) -> CallFlowConfig | 
 
 
 def _rendered(flow: CallFlowConfig, call: CallContext) -> CallFlowConfig:
-    texts = flow.model_dump()
-    for name, value in texts.items():
-        if isinstance(value, str) and name not in ("voice", "language", "transfer_number"):
-            texts[name] = call.render(value)
-    texts["questions"] = [{**q, "prompt": call.render(q["prompt"])} for q in texts["questions"]]
-    return CallFlowConfig.model_validate(texts)
+    """The flow with its texts personalised. Not validated again: a valid template can
+    render empty for a contact without the value (`{{first_name}}`), and a call must go on."""
+    texts = {
+        name: call.render(value)
+        for name, value in flow.model_dump().items()
+        if isinstance(value, str) and name not in ("voice", "language", "transfer_number")
+    }
+    questions = [q.model_copy(update={"prompt": call.render(q.prompt)}) for q in flow.questions]
+    return flow.model_copy(update={**texts, "questions": questions})
 
 
 async def open_session(

@@ -238,7 +238,10 @@ SELECT EXISTS (SELECT FROM inbound_events WHERE provider = 'twilio' AND event_id
 _DELIVERIES_BY_SID = text("""
 SELECT id, campaign_id, contact_id, lead_id, message_id, variant, channel, to_address
 FROM deliveries
-WHERE company_id = :company_id AND provider_message_id = :sid AND channel IN ('sms', 'whatsapp')
+WHERE company_id = :company_id AND channel IN ('sms', 'whatsapp')
+  AND (provider_message_id = :sid
+       -- reported before the sender recorded the SID: the delivery the URL names
+       OR (id = CAST(:delivery_id AS uuid) AND provider_message_id IS NULL))
 """)
 
 
@@ -255,7 +258,9 @@ async def record_status(
     if callback.unsubscribed_recipient:
         # Before the callback is stored: should the process stop between the two, Twilio's
         # retry still finds the callback new and the opt-out is not lost.
-        await _opt_out_unsubscribed_recipient(session, company_id, callback, params["event_id"])
+        await _opt_out_unsubscribed_recipient(
+            session, company_id, callback, params["event_id"], delivery_id
+        )
     return bool((await session.execute(_RECORD_STATUS, params)).scalar_one())
 
 
@@ -286,14 +291,18 @@ RECORD_STATUS_SQL = re.sub(r"(?<![:\w]):([a-z_]+)", r"%(\1)s", _RECORD_STATUS.te
 
 
 async def _opt_out_unsubscribed_recipient(
-    session: AsyncSession, company_id: uuid.UUID, callback: StatusCallback, event_id: str
+    session: AsyncSession,
+    company_id: uuid.UUID,
+    callback: StatusCallback,
+    event_id: str,
+    delivery_id: uuid.UUID | None,
 ) -> None:
     """Twilio refused the message because the recipient had replied STOP to our number: the
     same fact as a STOP we received, recorded the same way (once: a repeat of an old callback
     must not undo a START the contact sent since)."""
     if (await session.execute(_ALREADY_STORED, {"event_id": event_id})).scalar_one():
         return
-    params = {"company_id": company_id, "sid": callback.message_sid}
+    params = {"company_id": company_id, "sid": callback.message_sid, "delivery_id": delivery_id}
     for delivery in (await session.execute(_DELIVERIES_BY_SID, params)).all():
         link = ActivityLink(
             delivery.id,

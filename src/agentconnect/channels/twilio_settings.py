@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
@@ -51,7 +51,7 @@ class TwilioConfig:
 
     company_id: uuid.UUID
     account_sid: str
-    auth_token: str
+    auth_token: str = field(repr=False)  # never in a log line or a traceback
     sms_from: str | None = None
     messaging_service_sid: str | None = None
     messaging_service_rate: float | None = None

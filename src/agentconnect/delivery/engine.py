@@ -95,10 +95,16 @@ class Engine:
     async def upkeep(self, now: datetime) -> tuple[int, int]:
         """Settle expired leases (a message the provider took is recorded, the rest go back
         to the queue); complete campaigns with nothing left to do."""
-        async with self.database.unit_of_work() as session:
-            expired = await repo.expired_leases(session, now, sorted(_LOOKUP_CHANNELS))
-        if expired:
+        last: uuid.UUID | None = None
+        while True:  # every expired lease is looked up before any is released below
+            async with self.database.unit_of_work() as session:
+                expired = await repo.expired_leases(
+                    session, now, sorted(_LOOKUP_CHANNELS), after=last
+                )
+            if not expired:
+                break
             await self.sender.reconcile(expired, now)
+            last = expired[-1].id
         async with self.database.unit_of_work() as session:
             released = await repo.release_expired_leases(
                 session, now, self.sender.settings.max_attempts

@@ -414,7 +414,9 @@ async def record_sent(
                 sent_at = r.sent_at, provider = r.provider,
                 provider_message_id = r.provider_message_id, lease_expires_at = NULL,
                 provider_status = coalesce(d.provider_status, r.provider_status),
-                segments = r.segments, last_error = NULL, updated_at = now()
+                segments = r.segments,
+                last_error = CASE WHEN d.status = 'sending' THEN NULL ELSE d.last_error END,
+                updated_at = now()
             FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
                 id uuid, attempts int, sent_at timestamptz, provider text,
                 provider_message_id text, provider_status text, segments smallint)
@@ -540,21 +542,33 @@ async def delete_activities(session: AsyncSession, activity_ids: Sequence[uuid.U
 
 
 async def expired_leases(
-    session: AsyncSession, now: datetime, channels: Sequence[str]
+    session: AsyncSession,
+    now: datetime,
+    channels: Sequence[str],
+    after: uuid.UUID | None = None,
+    limit: int = 1000,
 ) -> Sequence[Any]:
     """Deliveries on the given channels still `sending` after their lease ran out, with what
-    a provider lookup needs (the sender's fence: `leased_by` and `attempts`)."""
+    a provider lookup needs (the sender's fence: `leased_by` and `attempts`; `updated_at`,
+    when the lease was taken), a page at a time in id order after `after`."""
     stmt = text("""
         SELECT d.id, d.company_id, d.campaign_id, d.enrollment_id, d.contact_id, d.lead_id,
                d.message_id, d.step_order, d.channel, d.variant, d.to_address, d.subject,
                d.body_text, d.body_html, d.details, d.attempts, d.message_id_header,
-               d.leased_by, d.lease_expires_at
+               d.leased_by, d.lease_expires_at, d.updated_at
         FROM deliveries AS d
         WHERE d.status = 'sending' AND d.lease_expires_at < :now AND d.channel = ANY(:channels)
-        ORDER BY d.lease_expires_at
-        LIMIT 1000
+          AND d.id > :after
+        ORDER BY d.id
+        LIMIT :limit
     """)
-    return (await session.execute(stmt, {"now": now, "channels": list(channels)})).all()
+    params = {
+        "now": now,
+        "channels": list(channels),
+        "after": after or uuid.UUID(int=0),
+        "limit": limit,
+    }
+    return (await session.execute(stmt, params)).all()
 
 
 async def extend_unverified_leases(

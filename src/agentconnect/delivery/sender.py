@@ -245,50 +245,65 @@ class Sender:
         """Expired leases of providers that send without a point of no return (an HTTP API):
         the sender may have died after the provider took the message and before recording
         it. Ask the provider; a message it has is recorded as sent (under the dead sender's
-        fence), so the lease expiry does not send it again. The rest is left to
-        `release_expired_leases`."""
+        fence), so the lease expiry does not send it again; one it cannot be asked about
+        keeps its lease a while longer. The rest is left to `release_expired_leases`."""
         outcome = SendOutcome()
         groups: dict[tuple[uuid.UUID, str, str], list[Any]] = {}
         for row in rows:
             groups.setdefault((row.company_id, row.channel, row.leased_by), []).append(row)
         for (company_id, channel, worker), members in groups.items():
-            async with self.database.unit_of_work() as session:
-                provider = await self.providers(session, company_id, MessageType(channel))
             try:
-                if not isinstance(provider, Reconcilable):
-                    continue
-                found, unknown = [], []
-                for row in members:
-                    since = row.lease_expires_at - self.settings.lease
-                    try:
-                        result = await provider.find_sent(_message(row), since)
-                    except ProviderError as error:
-                        log.warning("delivery %s: lookup failed (%s)", row.id, error.reason)
-                        unknown.append(row)
-                        continue
-                    if result is not None:
-                        found.append(_Result(row, result=result))
-                if unknown:
-                    # Not known either way: ask again in a while rather than risk a second
-                    # copy — for a bounded time, after which the delivery is re-queued.
-                    async with self.database.unit_of_work() as session:
-                        await repo.extend_unverified_leases(
-                            session,
-                            [row.id for row in unknown],
-                            now + LOOKUP_RETRY,
-                            now - self.settings.lease - LOOKUP_PATIENCE,
-                        )
-                if found:
-                    async with self.database.unit_of_work() as session:
-                        await self._record(session, found, now, outcome, worker=worker)
-                    log.warning(
-                        "%d deliveries the provider had taken before their sender stopped: "
-                        "recorded as sent, not sent again",
-                        outcome.sent,
-                    )
-            finally:
-                await _close_all([provider])
+                await self._reconcile_group(company_id, channel, worker, members, now, outcome)
+            except Exception:  # one company's settings or provider must not stop the others
+                log.exception("could not settle the expired leases of company %s", company_id)
         return outcome
+
+    async def _reconcile_group(
+        self,
+        company_id: uuid.UUID,
+        channel: str,
+        worker: str,
+        members: Sequence[Any],
+        now: datetime,
+        outcome: SendOutcome,
+    ) -> None:
+        async with self.database.unit_of_work() as session:
+            provider = await self.providers(session, company_id, MessageType(channel))
+        try:
+            if not isinstance(provider, Reconcilable):
+                return
+            found, unknown = [], []
+            for row in members:
+                # From when the attempt was leased (the lease statement's `updated_at`, which
+                # extending the lease leaves alone), so repeated lookups keep the same window.
+                try:
+                    result = await provider.find_sent(_message(row), row.updated_at)
+                except ProviderError as error:
+                    log.warning("delivery %s: lookup failed (%s)", row.id, error.reason)
+                    unknown.append(row)
+                    continue
+                if result is not None:
+                    found.append(_Result(row, result=result))
+        finally:
+            await _close_all([provider])
+        if unknown:
+            # Not known either way: ask again in a while rather than risk a second copy, for
+            # a bounded time after the lease, after which the delivery is re-queued.
+            async with self.database.unit_of_work() as session:
+                await repo.extend_unverified_leases(
+                    session,
+                    [row.id for row in unknown],
+                    now + LOOKUP_RETRY,
+                    now - self.settings.lease - LOOKUP_PATIENCE,
+                )
+        if found:
+            async with self.database.unit_of_work() as session:
+                recorded = await self._record(session, found, now, outcome, worker=worker)
+            log.warning(
+                "%d deliveries the provider had taken before their sender stopped: recorded as "
+                "sent, not sent again",
+                len(recorded),
+            )
 
     async def _send_group(self, group: _Group, now: datetime, outcome: SendOutcome) -> None:
         try:
