@@ -20,6 +20,8 @@ from agentconnect.config import Settings
 from agentconnect.db import Database
 from agentconnect.delivery import repository as repo
 from agentconnect.delivery.engine import Engine
+from agentconnect.delivery.scheduler import EngineSettings
+from agentconnect.delivery.sender import SenderSettings
 from agentconnect.models import CampaignActivity, Conversation, Delivery, Lead, MessageType
 from tests.campaigns.conftest import CAMPAIGNS, add_step, contact, new_campaign
 from tests.channels.conftest import (
@@ -84,6 +86,17 @@ async def _voice_campaign(world: World, **campaign: Any) -> tuple[dict[str, Any]
         timezone=daytime_zone(now()),
     )
     return created, person
+
+
+async def _placed_call(
+    world: World, engine: Engine, twilio: FakeTwilio
+) -> tuple[dict[str, Any], Any]:
+    """A contact of a started voice campaign, and the call the engine placed to them."""
+    campaign, person = await _voice_campaign(world)
+    await _enrolled(world, campaign, [person])
+    await engine.tick(now())
+    [call] = twilio.calls
+    return person, call
 
 
 async def test_a_call_answered_by_a_machine_leaves_the_voicemail(
@@ -207,10 +220,7 @@ async def test_a_person_answers_the_agents_questions_and_the_lead_is_qualified(
 async def test_asking_for_a_person_transfers_the_call(
     world: World, twilio: FakeTwilio, engine: Engine
 ) -> None:
-    campaign, person = await _voice_campaign(world)
-    await _enrolled(world, campaign, [person])
-    await engine.tick(now())
-    [call] = twilio.calls
+    _, call = await _placed_call(world, engine, twilio)
     twiml = (await twilio.answer_call(call.sid)).text
     response = await twilio.gather(call.sid, twiml, "Can I talk to a real person please")
     root = ET.fromstring(response.text)  # noqa: S314
@@ -222,10 +232,7 @@ async def test_asking_for_a_person_transfers_the_call(
 async def test_call_callbacks_out_of_order_never_move_the_call_back(
     world: World, twilio: FakeTwilio, engine: Engine, session: AsyncSession
 ) -> None:
-    campaign, person = await _voice_campaign(world)
-    await _enrolled(world, campaign, [person])
-    await engine.tick(now())
-    [call] = twilio.calls
+    person, call = await _placed_call(world, engine, twilio)
     await twilio.call_status(call.sid, "completed", duration=12, check_subscribed=False)
     await twilio.call_status(call.sid, "ringing", check_subscribed=False)
     await twilio.call_status(call.sid, "in-progress", check_subscribed=False)
@@ -242,10 +249,7 @@ async def test_call_callbacks_out_of_order_never_move_the_call_back(
 async def test_a_busy_line_fails_the_delivery(
     world: World, twilio: FakeTwilio, engine: Engine, session: AsyncSession
 ) -> None:
-    campaign, person = await _voice_campaign(world)
-    await _enrolled(world, campaign, [person])
-    await engine.tick(now())
-    [call] = twilio.calls
+    person, call = await _placed_call(world, engine, twilio)
     await twilio.call_status(call.sid, "busy", check_subscribed=False)
     kinds = await _activities(session, person["id"])
     assert kinds == ["call_busy", "call_initiated", "enrolled"]
@@ -259,10 +263,7 @@ async def test_a_busy_line_fails_the_delivery(
 async def test_voice_webhooks_refuse_a_forged_signature(
     world: World, twilio: FakeTwilio, engine: Engine, session: AsyncSession
 ) -> None:
-    campaign, person = await _voice_campaign(world)
-    await _enrolled(world, campaign, [person])
-    await engine.tick(now())
-    [call] = twilio.calls
+    person, call = await _placed_call(world, engine, twilio)
     assert call.status_callback is not None
     assert call.url is not None
     public = call.url.split("/webhooks/")[0]
@@ -317,6 +318,14 @@ async def _texter(world: World, **fields: Any) -> dict[str, Any]:
     fields.setdefault("phone", PHONE)
     fields.setdefault("timezone", daytime_zone(now()))
     return await contact(world.a.admin, **fields)
+
+
+async def _one_enrolled(world: World) -> dict[str, Any]:
+    """A contact enrolled in a started one-step SMS campaign."""
+    campaign = await _text_campaign(world, steps=1)
+    person = await _texter(world)
+    await _enrolled(world, campaign, [person])
+    return person
 
 
 def _inbound_url(world: World, settings: Settings) -> str:
@@ -408,9 +417,7 @@ async def test_a_stop_reply_opts_out_and_nothing_more_is_sent(
 async def test_a_twilio_refusal_for_an_unsubscribed_number_suppresses_it(
     world: World, twilio: FakeTwilio, engine: Engine, session: AsyncSession
 ) -> None:
-    campaign = await _text_campaign(world, steps=1)
-    person = await _texter(world)
-    await _enrolled(world, campaign, [person])
+    person = await _one_enrolled(world)
     twilio.fail_next(21610, message="Attempt to send to unsubscribed recipient")
 
     outcome = await engine.tick(now())
@@ -491,9 +498,7 @@ async def test_a_retry_that_comes_due_at_night_waits_for_the_morning(
     world: World, twilio: FakeTwilio, engine: Engine, session: AsyncSession
 ) -> None:
     """The engine checks quiet hours again when it sends: a retry's backoff can end at night."""
-    campaign = await _text_campaign(world, steps=1)
-    person = await _texter(world)
-    await _enrolled(world, campaign, [person])
+    person = await _one_enrolled(world)
     twilio.fail_next(20429, status=429, message="Too Many Requests", retry_after=60)
     await engine.tick(now())
     # the contact moved to where it is now night; the retry comes due there
@@ -605,9 +610,7 @@ async def test_an_expired_lease_never_sends_a_message_twice_nor_loses_it(
     session: AsyncSession,
     twilio_took_it: bool,
 ) -> None:
-    campaign = await _text_campaign(world, steps=1)
-    person = await _texter(world)
-    await _enrolled(world, campaign, [person])
+    person = await _one_enrolled(world)
     await engine.schedule(now())
     await _lease_as_a_sender_that_dies(database, engine, sends=twilio_took_it)
     assert len(twilio.messages) == int(twilio_took_it)
@@ -661,9 +664,7 @@ async def test_a_voice_webhook_for_a_malformed_company_id_is_refused_like_a_bad_
 async def test_an_expired_lease_waits_while_twilio_cannot_be_asked(
     world: World, twilio: FakeTwilio, engine: Engine, database: Database, session: AsyncSession
 ) -> None:
-    campaign = await _text_campaign(world, steps=1)
-    person = await _texter(world)
-    await _enrolled(world, campaign, [person])
+    await _one_enrolled(world)
     await engine.schedule(now())
     await _lease_as_a_sender_that_dies(database, engine, sends=True)
     await twilio.stop()  # Twilio unreachable: whether it has the message is unknown
@@ -680,3 +681,69 @@ async def test_an_expired_lease_waits_while_twilio_cannot_be_asked(
         text("SELECT status FROM deliveries").execution_options(populate_existing=True)
     )
     assert status == "queued"
+
+
+async def test_an_answer_lost_after_twilio_took_the_message_is_not_sent_again(
+    world: World, twilio: FakeTwilio, engine: Engine, session: AsyncSession
+) -> None:
+    """The request reached Twilio, the answer did not reach us: the retry asks Twilio first."""
+    await _one_enrolled(world)
+    twilio.lose_next_answer()
+
+    first = await engine.tick(now())
+
+    assert first.sent.retried == 1
+    row = (await session.execute(text("SELECT status, last_error FROM deliveries"))).one()
+    assert row.status == "queued"
+    assert row.last_error.startswith("uncertain: ")
+    assert len(twilio.messages) == 1  # Twilio has it
+
+    later = await engine.tick(now() + timedelta(hours=3))
+
+    assert later.sent.sent == 1
+    [message] = twilio.messages  # found, not sent a second time
+    delivery = await _delivery(session, message.sid)
+    assert delivery.status == "sent"
+
+
+async def test_a_slow_sender_takes_only_what_fits_in_its_lease(
+    world: World, twilio: FakeTwilio, database: Database, app: Any, settings: Settings
+) -> None:
+    """At a long code's one message a second, a batch that would outlast its lease is cut:
+    the rest goes back to the queue and is leased afresh, so no lease runs out mid-send."""
+    engine = Engine(
+        database,
+        EngineSettings(
+            base_url=str(settings.base_url).rstrip("/"),
+            secret_key=app.state.secret_key,
+            twilio_api_base=twilio.base_url,
+        ),
+        SenderSettings(worker_id="slow", batch_size=100, lease=timedelta(seconds=4)),
+    )
+    campaign = await _text_campaign(world, steps=1)
+    people = [await _texter(world, phone=f"+1415555017{n}", first_name=f"P{n}") for n in range(4)]
+    await _enrolled(world, campaign, people)
+
+    outcome = await engine.tick(now())
+
+    assert outcome.sent.sent == 4
+    assert outcome.sent.deferred >= 2  # two fit in half of a 4-second lease at 1/s
+    assert sorted(m.to for m in twilio.messages) == sorted(p["phone"] for p in people)
+
+
+async def test_an_answer_posted_twice_moves_the_conversation_once(
+    world: World, twilio: FakeTwilio, engine: Engine, session: AsyncSession
+) -> None:
+    _, call = await _placed_call(world, engine, twilio)
+    greeting = (await twilio.answer_call(call.sid)).text
+    assert (await twilio.fetch_twiml(call.sid)).text == greeting  # a refetch: the same words
+
+    first = await twilio.gather(call.sid, greeting, "Yes, go ahead")
+    again = await twilio.gather(call.sid, greeting, "Yes, go ahead")  # Twilio retried it
+
+    assert again.text == first.text
+    conversation = await session.scalar(
+        select(Conversation).where(Conversation.external_id == call.sid)
+    )
+    assert conversation is not None
+    assert [m["role"] for m in conversation.messages] == ["agent", "contact", "agent"]

@@ -61,6 +61,7 @@ class ProviderError(Exception):
         retry_after: float | None = None,
         code: int | None = None,
         suppress_address: bool = False,
+        uncertain: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -70,6 +71,9 @@ class ProviderError(Exception):
         self.code = code
         # The address refuses this channel for good (unsubscribed): the engine suppresses it.
         self.suppress_address = suppress_address
+        # No answer after the request left (a timeout, a dropped connection): the provider may
+        # have taken the message. Before retrying, the engine asks it (`Reconcilable`).
+        self.uncertain = uncertain
 
 
 class CommitUncertain(ProviderError):

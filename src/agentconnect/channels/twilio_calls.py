@@ -343,6 +343,17 @@ def _remember(conversation: Conversation, turn: Turn, now: datetime) -> None:
     conversation.details = details
 
 
+def _answer(conversation: Conversation, turn: Turn, flow: CallFlowConfig, gather_url: str) -> str:
+    """The turn's TwiML, numbered: its Gather posts back with `turn=N`, so a repeated post
+    of an answer already taken (Twilio retries) gets the same TwiML again instead of moving
+    the conversation on twice."""
+    details = dict(conversation.details or {})
+    number = int(details.get("turn", 0)) + 1
+    twiml = turn_twiml(turn, flow, f"{gather_url}&turn={number}")
+    conversation.details = {**details, "turn": number, "last_twiml": twiml}
+    return twiml
+
+
 async def start(
     session: AsyncSession,
     call: CallContext,
@@ -363,15 +374,13 @@ async def start(
     if flow is None:
         _append(conversation, "agent", call.delivery.body_text or _GOODBYE, now)
         return script_twiml(call)
-    state = (conversation.details or {}).get("agent_state")
-    if state:
-        # Twilio fetched the TwiML again (a retry): ask the pending question again.
-        turn = agent.reply(flow, state, None, now=now, tz=_tz(call))
-    else:
-        turn = agent.begin(flow, now=now, tz=_tz(call))
+    last: str | None = (conversation.details or {}).get("last_twiml")
+    if last:
+        return last  # Twilio fetched the TwiML again (a retry): the same words again
+    turn = agent.begin(flow, now=now, tz=_tz(call))
     _append(conversation, "agent", turn.say, now)
     _remember(conversation, turn, now)
-    return turn_twiml(turn, flow, gather_url)
+    return _answer(conversation, turn, flow, gather_url)
 
 
 async def speech(
@@ -383,13 +392,17 @@ async def speech(
     now: datetime,
     *,
     transfer_number: str | None = None,
+    answering: int | None = None,
 ) -> str:
-    """The callee answered (or stayed silent): the agent's next turn."""
+    """The callee answered (or stayed silent) turn `answering`: the agent's next turn."""
     call_sid = form.get("CallSid", "")
     conversation = await call_session(session, call.delivery.company_id, call_sid, lock=True)
     if conversation is None:
         conversation = await open_session(session, call, call_sid, now)
     details = conversation.details or {}
+    if answering is not None and answering != details.get("turn") and details.get("last_twiml"):
+        last: str = details["last_twiml"]
+        return last  # an answer already taken, posted again
     flow = flow_of(call, transfer_number)
     if flow is None or details.get("outcome") or details.get("voicemail_left"):
         return hangup_twiml()
@@ -418,7 +431,7 @@ async def speech(
             {"meeting_at": turn.meeting_at.isoformat(), "call_sid": call_sid, "source": "ai_agent"},
             now,
         )
-    return turn_twiml(turn, flow, gather_url)
+    return _answer(conversation, turn, flow, gather_url)
 
 
 async def _store_answers(session: AsyncSession, call: CallContext, turn: Turn) -> None:

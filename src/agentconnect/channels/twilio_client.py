@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import ClientError
+from aiohttp import ClientConnectorError, ClientError
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
@@ -64,9 +64,14 @@ class TwilioAccount:
             yield
         except (TwilioRestException, TwilioServiceException) as exc:
             raise self.error(exc) from exc
+        except ClientConnectorError as exc:  # never connected: nothing was sent
+            raise ProviderError(f"Twilio unreachable: {exc}", transient=True) from exc
         except (ClientError, TimeoutError, OSError) as exc:
+            # The request may have reached Twilio before the answer was lost.
             raise ProviderError(
-                f"Twilio unreachable: {type(exc).__name__}: {exc}", transient=True
+                f"no answer from Twilio: {type(exc).__name__}: {exc}",
+                transient=True,
+                uncertain=True,
             ) from exc
 
     def error(self, exc: TwilioRestException | TwilioServiceException) -> ProviderError:

@@ -63,6 +63,12 @@ async def _verified_call(
     return verified, await calls.load_call(session, company_id, delivery_id)
 
 
+def _turn(request: Request) -> int | None:
+    """Which turn a Gather result answers (`turn=`, set by the app in the Gather's URL)."""
+    value = request.query_params.get("turn", "")
+    return int(value) if value.isdigit() else None
+
+
 def _gather_url(environment: ProviderEnvironment, call: CallContext) -> str:
     company_id, delivery_id = call.delivery.company_id, call.delivery.id
     root = environment.public_base_url
@@ -115,6 +121,7 @@ async def voice_gather(
         _agent(request),
         datetime.now(UTC),
         transfer_number=verified.config.transfer_number,
+        answering=_turn(request),
     )
     return Response(twiml, media_type=_XML)
 

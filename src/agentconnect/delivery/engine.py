@@ -89,7 +89,8 @@ class Engine:
             # Each batch at its own instant: leases and backoffs count from when it starts.
             batch = await self.sender.run_batch(now + elapsed())
             _add(total, batch)
-            if batch.leased < self.sender.settings.batch_size:
+            # Deferred rows (more than a slow sender's lease could cover) are due again now.
+            if batch.leased < self.sender.settings.batch_size and not batch.deferred:
                 return total
 
     async def upkeep(self, now: datetime) -> tuple[int, int]:

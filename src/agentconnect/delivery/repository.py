@@ -368,7 +368,8 @@ WHERE d.id = claimed.id
 RETURNING d.id, d.company_id, d.campaign_id, d.enrollment_id, d.contact_id, d.lead_id,
           d.message_id, d.step_order, d.channel, d.variant, d.to_address, d.subject,
           d.body_text, d.body_html, d.details, d.attempts, d.message_id_header, d.status,
-          claimed.contact_timezone, claimed.fallback_timezone, claimed.company_quiet_hours
+          d.last_error, d.not_before, claimed.contact_timezone, claimed.fallback_timezone,
+          claimed.company_quiet_hours
 """)
 
 

@@ -59,6 +59,10 @@ SENT_ACTIVITY = {
 ProviderFactory = Callable[[AsyncSession, uuid.UUID, MessageType], Awaitable[ChannelProvider]]
 
 
+# The last attempt of a delivery whose `last_error` starts so may have reached the provider;
+# the lookup before the next attempt reaches back UNCERTAIN_WINDOW before it was due again.
+UNCERTAIN = "uncertain: "
+UNCERTAIN_WINDOW = timedelta(hours=3)
 # A provider lookup that fails is asked again after LOOKUP_RETRY, for LOOKUP_PATIENCE after the
 # lease ran out.
 LOOKUP_RETRY = timedelta(minutes=1)
@@ -166,6 +170,8 @@ class SendOutcome:
     failed: int = 0
     # Leased inside the contact's quiet hours: back to the queue until they end.
     held: int = 0
+    # More than a slow sender could send within its lease: back to the queue for the next one.
+    deferred: int = 0
 
 
 @dataclass
@@ -324,7 +330,25 @@ class Sender:
         if lanes is None:
             await self._send_in_transaction(group, now, outcome)
             return
-        await self._pipeline(lanes, group.rows, now, outcome, self._limiter(group, lanes[0]))
+        limiter = self._limiter(group, lanes[0])
+        rows = group.rows
+        if limiter is not None:
+            # A slow sender (a long code: one SMS a second) must finish well inside its lease:
+            # a lease that runs out mid-batch would let another worker send the rest again.
+            # What does not fit goes back to the queue at once, for the next lease.
+            fits = max(1, int(self.settings.lease.total_seconds() / 2 / limiter.interval))
+            rows, later = rows[:fits], rows[fits:]
+            outcome.deferred += await self._hold(later, now)
+        await self._pipeline(lanes, rows, now, outcome, limiter)
+
+    async def _hold(self, rows: Sequence[Any], until: datetime) -> int:
+        """Back to the queue, not before `until`, the lease not counted as an attempt; returns
+        how many this worker still held."""
+        if not rows:
+            return 0
+        held = [{"id": r.id, "attempts": r.attempts, "not_before": until} for r in rows]
+        async with self.database.unit_of_work() as session:
+            return len(await repo.record_held(session, held, self.settings.worker_id))
 
     async def _lanes(self, group: _Group) -> list[ChannelProvider] | None:
         """The group's provider connections, kept across batches for a while (a connection
@@ -391,11 +415,17 @@ class Sender:
                 return await self._record(session, items, now, outcome)
 
         recorder = _GroupRecorder(write, lanes=min(len(lanes), len(rows)))
+        elapsed = _stopwatch()
 
         async def work(lane: ChannelProvider) -> None:
             while queue:
                 row = queue.popleft()
                 if not isinstance(lane, TwoPhaseProvider):
+                    # Quiet hours again, just before it goes: a rate-limited batch takes minutes.
+                    until = quiet_until(row, now + elapsed())
+                    if until is not None:
+                        outcome.held += await self._hold([row], until)
+                        continue
                     await recorder.submit(await _send(lane, row, limiter))
                     continue
                 item = await _prepare(lane, row, limiter)
@@ -634,9 +664,32 @@ async def _commit(item: _Result) -> _Result:
 
 
 async def _send(lane: ChannelProvider, row: Any, limiter: RateLimiter | None) -> _Result:
+    message = _message(row)
+    if (row.last_error or "").startswith(UNCERTAIN) and isinstance(lane, Reconcilable):
+        # The last attempt timed out after the request left: the provider may have the
+        # message. Asked first, so a timeout never becomes a second copy.
+        try:
+            found = await lane.find_sent(message, row.not_before - UNCERTAIN_WINDOW)
+        except ProviderError as error:
+            return _Result(row, error=_uncertain(error))
+        if found is not None:
+            return _Result(row, result=found)
     if limiter is not None:
         await limiter.acquire()
     try:
-        return _Result(row, result=await lane.send(_message(row)))
+        return _Result(row, result=await lane.send(message))
     except ProviderError as error:
-        return _Result(row, error=error)
+        return _Result(row, error=_uncertain(error) if error.uncertain else error)
+
+
+def _uncertain(error: ProviderError) -> ProviderError:
+    """Recorded with the retry, so the next attempt knows to ask the provider first."""
+    reason = error.reason if error.reason.startswith(UNCERTAIN) else f"{UNCERTAIN}{error.reason}"
+    return ProviderError(
+        reason, transient=True, retry_after=error.retry_after, code=error.code, uncertain=True
+    )
+
+
+def _stopwatch() -> Callable[[], timedelta]:
+    started = asyncio.get_running_loop().time()
+    return lambda: timedelta(seconds=asyncio.get_running_loop().time() - started)
