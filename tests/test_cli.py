@@ -121,6 +121,31 @@ def test_demo_seeds_once_and_issues_a_new_key_each_time(cli_database: str, tmp_p
     assert live == [(hash_api_key(second["api_key"]),)]
 
 
+def test_analytics_rebuild_recounts_and_checks_the_rollups(
+    cli_database: str, tmp_path: Path
+) -> None:
+    company = json.loads(run_cli(cli_database, tmp_path, "demo").stdout)["company_id"]
+    with psycopg.connect(cli_database) as connection:
+        # the demo's enrollments wrote `enrolled` activities; break a rollup behind the
+        # triggers' back, as a restore of an older backup would
+        connection.execute("SELECT analytics_fold(100000)")
+        connection.execute("UPDATE analytics_campaign_stats SET events = events + 5")
+        connection.commit()
+
+    checked = run_cli(cli_database, tmp_path, "analytics", "rebuild", "--check")
+    assert checked.returncode == 1
+    assert "differences from the raw log" in checked.stderr  # the console writes to stderr
+
+    rebuilt = run_cli(cli_database, tmp_path, "analytics", "rebuild", "--company", company)
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert "recounted" in rebuilt.stderr
+    assert "agree with the raw activity log" in rebuilt.stderr
+
+    refused = run_cli(cli_database, tmp_path, "analytics", "rebuild", "--company", "acme")
+    assert refused.returncode == 2
+    assert "Traceback" not in refused.stderr
+
+
 def test_help_lists_the_commands(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "agentconnect.cli", "--help"],

@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import json
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy import text
 
 from agentconnect.config import ConfigError, Settings, get_settings
 
@@ -19,6 +21,8 @@ app = typer.Typer(
 )
 company_app = typer.Typer(help="Manage companies (tenants).", no_args_is_help=True)
 app.add_typer(company_app, name="company")
+analytics_app = typer.Typer(help="Campaign analytics upkeep.", no_args_is_help=True)
+app.add_typer(analytics_app, name="analytics")
 console = Console(stderr=True)
 T = TypeVar("T")
 
@@ -194,6 +198,58 @@ def company_create(
             }
         )
     )
+
+
+@analytics_app.command("rebuild")
+def analytics_rebuild(
+    company: Annotated[
+        list[str] | None,
+        typer.Option("--company", help="a company id (repeatable); default: every company"),
+    ] = None,
+    check_only: Annotated[
+        bool, typer.Option("--check", help="only compare the rollups with the raw log")
+    ] = False,
+) -> None:
+    """Recount the analytics rollups from the raw activity log, then check that they agree
+    with it (exit 1 if they do not). With --check, only the comparison."""
+    from agentconnect.analytics import rollups
+    from agentconnect.db import Database
+
+    url = _migrate(get_settings())
+    try:
+        wanted = [uuid.UUID(value) for value in company or []]
+    except ValueError as error:
+        console.print(f"[red]--company must be a company id: {error}[/red]")
+        raise typer.Exit(2) from None
+
+    async def run() -> list[rollups.Difference]:
+        database = Database.from_url(url, pool_size=2)
+        try:
+            async with database.unit_of_work() as session:
+                ids = wanted or list(
+                    (await session.scalars(text("SELECT id FROM companies"))).all()
+                )
+            if not check_only:
+                with console.status(f"recounting the activities of {len(ids)} companies ..."):
+                    async with database.unit_of_work() as session:
+                        counted = await rollups.rebuild(session, ids)
+                console.print(f"recounted {counted:,} activities")
+            await rollups.fold(database)
+            async with database.unit_of_work() as session:
+                return await rollups.differences(session, ids)
+        finally:
+            await database.dispose()
+
+    found = asyncio.run(run())
+    if found:
+        for difference in found[:20]:
+            console.print(
+                f"[red]{difference.table} {difference.key}: stored {difference.stored}, "
+                f"recomputed {difference.recomputed}[/red]"
+            )
+        console.print(f"[red]{len(found)} differences from the raw log[/red]")
+        raise typer.Exit(1)
+    console.print("[green]the rollups agree with the raw activity log[/green]")
 
 
 def main() -> None:
