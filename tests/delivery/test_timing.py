@@ -17,6 +17,7 @@ from agentconnect.delivery.timing import (
     at_preferred_hour,
     earliest_allowed,
     hour_of_week,
+    phone_hours,
     zone,
 )
 from agentconnect.models.enums import DelayUnit
@@ -485,3 +486,12 @@ def test_preferred_hour_is_allowed_and_not_early(
         assert not allowed(result - timedelta(minutes=1), tz, window, quiet) or (
             hour_of_week(result - timedelta(minutes=1), tz) != preferred
         )
+
+
+def test_phone_hours_are_never_wider_than_the_law_allows() -> None:
+    """Hours stored before the API refused wider ones are narrowed where they are used."""
+    assert phone_hours(None) == DailyHours(time(8), time(21))
+    assert phone_hours({"start": "09:30"}) == DailyHours(time(9, 30), time(21))
+    assert phone_hours({"start": "06:00", "end": "23:00"}) == DailyHours(time(8), time(21))
+    # a window crossing midnight would allow the small hours: the legal hours instead
+    assert phone_hours({"start": "22:00", "end": "06:00"}) == DailyHours(time(8), time(21))

@@ -471,8 +471,9 @@ async def machine_detected(
         conversation = await open_session(session, call, call_sid, now)
     conversation.details = {**(conversation.details or {}), "answered_by": answered_by}
     if answered_by in MACHINE_ANSWERS:
-        await _redirect(account, call_sid, voicemail_twiml(call))
-        await _leave_voicemail(session, call, conversation, form, now)
+        # Recorded only when it was played: a call that ended meanwhile left no voicemail.
+        if await _redirect(account, call_sid, voicemail_twiml(call)):
+            await _leave_voicemail(session, call, conversation, form, now)
     elif answered_by == "fax":
         await _redirect(account, call_sid, hangup_twiml())
 
@@ -507,14 +508,16 @@ async def _leave_voicemail(
     )
 
 
-async def _redirect(account: TwilioAccount, call_sid: str, twiml: str) -> None:
-    """Replace what a live call is doing (Twilio's call update with new TwiML)."""
+async def _redirect(account: TwilioAccount, call_sid: str, twiml: str) -> bool:
+    """Replace what a live call is doing (Twilio's call update with new TwiML); False when
+    Twilio refused, e.g. because the call had ended meanwhile (21220)."""
     try:
         async with account.calling():
             await account.client.calls(call_sid).update_async(twiml=twiml)
     except ProviderError as error:
-        # The call may have ended meanwhile (Twilio answers 21220): nothing left to redirect.
         log.warning("could not redirect call %s: %s", call_sid, error.reason)
+        return False
+    return True
 
 
 # --- status callbacks and recordings ------------------------------------------------------------

@@ -32,7 +32,7 @@ from agentconnect.models.enums import (
     MessageType,
     OptInStatus,
 )
-from agentconnect.tenancy.service import DEFAULT_FREQUENCY_CAP, DEFAULT_QUIET_HOURS
+from agentconnect.tenancy.service import DEFAULT_FREQUENCY_CAP
 from agentconnect.tracking.compose import compose_email
 
 # The activities that mean a campaign's goal was reached.
@@ -280,7 +280,7 @@ class Scheduler:
         hours = [timing.DailyHours.from_json(enrollment.campaign_quiet_hours)]
         if channel in timing.QUIET_CHANNELS:
             stored = (company.settings or {}).get("quiet_hours", {})
-            hours.append(timing.DailyHours.from_json({**DEFAULT_QUIET_HOURS, **stored}))
+            hours.append(timing.phone_hours(stored))
         allowed = _allowed_by_all(now, tz, window, [h for h in hours if h is not None])
         held = enrollment.held_step == step.sequence_order
         if allowed is None or not enrollment.send_time_optimization or held:

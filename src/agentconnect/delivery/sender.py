@@ -43,7 +43,6 @@ from agentconnect.db import Database
 from agentconnect.delivery import repository as repo
 from agentconnect.delivery import timing
 from agentconnect.models.enums import ActivityType, MessageType
-from agentconnect.tenancy.service import DEFAULT_QUIET_HOURS
 
 log = logging.getLogger(__name__)
 
@@ -570,9 +569,10 @@ class Sender:
         if rate is None:
             return None
         key = (group.company_id, group.channel)
-        if key not in self._limiters:
-            self._limiters[key] = RateLimiter(rate)
-        return self._limiters[key]
+        known = self._limiters.get(key)
+        if known is None or known.interval != 1.0 / rate:  # a new number, a new rate
+            self._limiters[key] = known = RateLimiter(rate)
+        return known
 
     def _backoff(self, attempts: int, error: ProviderError) -> timedelta:
         cap = self.settings.retry_cap
@@ -589,7 +589,7 @@ def quiet_until(row: Any, now: datetime) -> datetime | None:
     end of the company's quiet hours in the contact's time zone."""
     if row.channel not in timing.QUIET_CHANNELS:
         return None
-    hours = timing.DailyHours.from_json({**DEFAULT_QUIET_HOURS, **(row.company_quiet_hours or {})})
+    hours = timing.phone_hours(row.company_quiet_hours)
     tz = timing.zone(row.contact_timezone, row.fallback_timezone)
     allowed = timing.earliest_allowed(now, tz, window=None, quiet=hours)
     if allowed is None or allowed <= now:

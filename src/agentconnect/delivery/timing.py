@@ -143,6 +143,23 @@ class SendWindow:
 # --- public functions ----------------------------------------------------------------------------
 
 
+# The widest hours the law allows phone contact in (the US TCPA: 08:00-21:00 local time).
+LEGAL_PHONE_HOURS = {"start": "08:00", "end": "21:00"}
+
+
+def phone_hours(stored: Mapping[str, Any] | None) -> DailyHours:
+    """A company's hours for SMS, WhatsApp and calls, never wider than the law allows: the
+    API refuses wider ones, and this also narrows any stored before it did."""
+    merged = {**LEGAL_PHONE_HOURS, **(stored or {})}
+    start = max(str(merged["start"]), LEGAL_PHONE_HOURS["start"])
+    end = min(str(merged["end"]), LEGAL_PHONE_HOURS["end"])
+    if start >= end:
+        start, end = LEGAL_PHONE_HOURS["start"], LEGAL_PHONE_HOURS["end"]
+    hours = DailyHours.from_json({"start": start, "end": end})
+    assert hours is not None  # built from a value
+    return hours
+
+
 def zone(name: str | None, fallback: str | None) -> ZoneInfo:
     """The contact's zone, else the fallback (company or campaign zone), else UTC. Never raises:
     old imports left zone strings like "EST5" or "Eastern" behind."""
