@@ -747,3 +747,32 @@ async def test_an_answer_posted_twice_moves_the_conversation_once(
     )
     assert conversation is not None
     assert [m["role"] for m in conversation.messages] == ["agent", "contact", "agent"]
+
+
+async def test_whatsapp_text_that_waited_past_the_24_hours_goes_as_the_template(
+    world: World, twilio: FakeTwilio, engine: Engine, session: AsyncSession, settings: Settings
+) -> None:
+    """Queued inside the window, sent after it closed (a campaign paused for a day): the
+    template goes instead of the text; a step without one fails with the reason."""
+    person = await _texter(world)
+    await twilio.inbound_message(
+        _inbound_url(world, settings), ACCOUNT_SID, f"whatsapp:{PHONE}",
+        f"whatsapp:{WHATSAPP_FROM}", "Hi!",
+    )  # fmt: skip
+    template = {"content_sid": "HX" + "d" * 32, "variables": {"1": "{{first_name}}"}}
+    with_template = await _text_campaign(
+        world, channel="whatsapp", steps=1, body="Free text", whatsapp_template=template
+    )
+    text_only = await _text_campaign(world, channel="whatsapp", steps=1, body="Free text only")
+    await _enrolled(world, with_template, [person])
+    await _enrolled(world, text_only, [person])
+    await engine.schedule(now())  # queued inside the window, as free text
+
+    outcome = await engine.send(now() + timedelta(hours=25))
+
+    [message] = twilio.messages
+    assert message.content_sid == template["content_sid"]
+    assert message.content_variables == {"1": "Robin"}
+    assert outcome.failed == 1
+    failed = await session.scalar(text("SELECT last_error FROM deliveries WHERE status = 'failed'"))
+    assert "24-hour" in failed

@@ -419,13 +419,16 @@ def _channel_details(
     options = step.options or {}
     if channel == MessageType.WHATSAPP:
         template = _template(step)
-        free_form = bool((step.body or "").strip()) and data.in_whatsapp_session(contact_id, now)
-        if template is None or free_form:
+        if template is None:
             return {}
         variables = {
             name: render(value, context) for name, value in template.get("variables", {}).items()
         }
-        return {"content_sid": template["content_sid"], "content_variables": variables}
+        rendered = {"content_sid": template["content_sid"], "content_variables": variables}
+        free_form = bool((step.body or "").strip()) and data.in_whatsapp_session(contact_id, now)
+        # Free text now, the template kept for the sender: should the window close before the
+        # message goes (a paused campaign resumed a day later), the template goes instead.
+        return {"template": rendered} if free_form else rendered
     if channel == MessageType.VOICE:
         message = options.get("voicemail_message") or step.body
         return {

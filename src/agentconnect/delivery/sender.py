@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,6 +43,7 @@ from agentconnect.channels.base import (
 from agentconnect.db import Database
 from agentconnect.delivery import repository as repo
 from agentconnect.delivery import timing
+from agentconnect.delivery.scheduler import OUTSIDE_WHATSAPP_SESSION, WHATSAPP_SESSION
 from agentconnect.models.enums import ActivityType, MessageType
 
 log = logging.getLogger(__name__)
@@ -218,6 +220,7 @@ class Sender:
             )
         outcome = SendOutcome(leased=len(rows))
         rows = await self._hold_quiet_hours(rows, now, outcome)
+        rows = await self._keep_whatsapp_window(rows, now, outcome)
         groups: dict[tuple[uuid.UUID, str], _Group] = {}
         for row in rows:
             key = (row.company_id, row.channel)
@@ -309,6 +312,44 @@ class Sender:
                 "sent, not sent again",
                 len(recorded),
             )
+
+    async def _keep_whatsapp_window(
+        self, rows: Sequence[Any], now: datetime, outcome: SendOutcome
+    ) -> list[Any]:
+        """WhatsApp free text goes only within 24 hours of the contact's last message. The
+        scheduler decided at queue time; a message that waited (a paused campaign, retries)
+        may find the window closed: it goes as the step's template if it has one, else it
+        fails with the reason instead of being refused by WhatsApp."""
+        free_text = [
+            row
+            for row in rows
+            if row.channel == MessageType.WHATSAPP and not (row.details or {}).get("content_sid")
+        ]
+        if not free_text:
+            return list(rows)
+        async with self.database.unit_of_work() as session:
+            last = await repo.last_inbound(
+                session,
+                list({row.company_id for row in free_text}),
+                list({row.contact_id for row in free_text}),
+                "whatsapp_replied",
+                now - WHATSAPP_SESSION,
+            )
+        waiting = {row.id for row in free_text}
+        ready: list[Any] = []
+        closed: list[_Result] = []
+        for row in rows:
+            if row.id not in waiting or row.contact_id in last:
+                ready.append(row)
+            elif (template := (row.details or {}).get("template")) is not None:
+                ready.append(SimpleNamespace(**{**row._asdict(), "details": template}))
+            else:
+                error = ProviderError(OUTSIDE_WHATSAPP_SESSION, transient=False)
+                closed.append(_Result(row, error=error))
+        if closed:
+            async with self.database.unit_of_work() as session:
+                await self._record(session, closed, now, outcome)
+        return ready
 
     async def _send_group(self, group: _Group, now: datetime, outcome: SendOutcome) -> None:
         try:
