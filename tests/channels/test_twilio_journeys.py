@@ -328,6 +328,17 @@ async def _one_enrolled(world: World) -> dict[str, Any]:
     return person
 
 
+async def _whatsapp_writer(world: World, twilio: FakeTwilio, settings: Settings) -> dict[str, Any]:
+    """A contact who just wrote to the company on WhatsApp: its 24-hour window is open."""
+    person = await _texter(world)
+    said = await twilio.inbound_message(
+        _inbound_url(world, settings), ACCOUNT_SID, f"whatsapp:{PHONE}",
+        f"whatsapp:{WHATSAPP_FROM}", "Hello?",
+    )  # fmt: skip
+    assert said.status_code == 200, said.text
+    return person
+
+
 def _inbound_url(world: World, settings: Settings) -> str:
     return f"{str(settings.base_url).rstrip('/')}/webhooks/twilio/{world.a.id}/messages/inbound"
 
@@ -629,11 +640,7 @@ async def test_an_expired_lease_never_sends_a_message_twice_nor_loses_it(
 async def test_a_template_only_whatsapp_step_sends_its_template_inside_the_24_hours_too(
     world: World, twilio: FakeTwilio, engine: Engine, settings: Settings
 ) -> None:
-    person = await _texter(world)
-    await twilio.inbound_message(
-        _inbound_url(world, settings), ACCOUNT_SID, f"whatsapp:{PHONE}",
-        f"whatsapp:{WHATSAPP_FROM}", "Hello?",
-    )  # fmt: skip
+    person = await _whatsapp_writer(world, twilio, settings)
     template = {"content_sid": "HX" + "c" * 32, "variables": {"1": "{{first_name}}"}}
     campaign = await new_campaign(world.a.manager, campaign_type="whatsapp")
     await add_step(
@@ -754,11 +761,7 @@ async def test_whatsapp_text_that_waited_past_the_24_hours_goes_as_the_template(
 ) -> None:
     """Queued inside the window, sent after it closed (a campaign paused for a day): the
     template goes instead of the text; a step without one fails with the reason."""
-    person = await _texter(world)
-    await twilio.inbound_message(
-        _inbound_url(world, settings), ACCOUNT_SID, f"whatsapp:{PHONE}",
-        f"whatsapp:{WHATSAPP_FROM}", "Hi!",
-    )  # fmt: skip
+    person = await _whatsapp_writer(world, twilio, settings)
     template = {"content_sid": "HX" + "d" * 32, "variables": {"1": "{{first_name}}"}}
     with_template = await _text_campaign(
         world, channel="whatsapp", steps=1, body="Free text", whatsapp_template=template
