@@ -355,3 +355,57 @@ async def test_unenrolling_everyone_completes_an_active_campaign(world: World) -
     timeline = (await world.a.agent.get(f"/api/v1/contacts/{person['id']}/activities")).json()
     assert [a["activity_type"] for a in timeline["items"]] == ["unenrolled", "enrolled"]
     assert timeline["items"][0]["metadata"] == {"reason": "unenrolled by a user"}
+
+
+# --- the activity log (contract endpoint 20) ----------------------------------------------------
+
+
+async def test_the_activity_log_filters_and_pages(world: World) -> None:
+    campaign = await new_campaign(world.a.manager)
+    await email_step(world.a.manager, campaign["id"])
+    people = [(await contact(world.a.admin, email=f"log{n}@x.example"))["id"] for n in range(3)]
+    enrolled = await world.a.manager.post(
+        f"{CAMPAIGNS}/{campaign['id']}/enroll", json={"contact_ids": people}
+    )
+    assert enrolled.status_code == 200
+    clicked = await world.a.admin.post(
+        "/api/v1/activities",
+        json={"contact_id": people[0], "activity_type": "link_clicked",
+              "occurred_at": "2026-11-20T10:00:00Z", "campaign_id": campaign["id"]},
+    )  # fmt: skip
+    assert clicked.status_code == 201, clicked.text
+    log = f"{CAMPAIGNS}/{campaign['id']}/activities"
+
+    everything = (await world.a.agent.get(log)).json()
+    assert everything["total"] == 4
+    kinds = [item["activity_type"] for item in everything["items"]]
+    assert kinds.count("enrolled") == 3
+    assert kinds[-1] == "link_clicked"  # newest first: the click happened days before
+
+    only_clicks = (await world.a.agent.get(log, params={"activity_type": "link_clicked"})).json()
+    assert [i["contact_id"] for i in only_clicks["items"]] == [people[0]]
+    one_contact = (await world.a.agent.get(log, params={"contact_id": people[1]})).json()
+    assert one_contact["total"] == 1
+    window = await world.a.agent.get(
+        log, params={"since": "2026-11-19T00:00:00Z", "until": "2026-11-21T00:00:00Z"}
+    )
+    assert window.json()["total"] == 1
+    paged = (await world.a.agent.get(log, params={"limit": 2, "offset": 2})).json()
+    assert len(paged["items"]) == 2
+    assert paged["total"] == 4
+
+
+async def test_the_activity_log_refuses_bad_filters_and_other_companies(world: World) -> None:
+    campaign = await new_campaign(world.a.manager)
+    log = f"{CAMPAIGNS}/{campaign['id']}/activities"
+    assert (await world.b.manager.get(log)).status_code == 404
+    assert (await world.a.agent.get(log, params={"activity_type": "nope"})).status_code == 422
+    assert (await world.a.agent.get(log, params={"since": "yesterday"})).status_code == 422
+    assert (
+        await world.a.agent.get(log, params={"since": "2026-11-20T00:00:00"})
+    ).status_code == 422
+    crossed = await world.a.agent.get(
+        log, params={"since": "2026-11-21T00:00:00Z", "until": "2026-11-20T00:00:00Z"}
+    )
+    assert crossed.status_code == 422
+    assert "since must be before until" in crossed.json()["detail"]

@@ -6,7 +6,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from pydantic import AwareDatetime
 
+from agentconnect.activities import service as activities
+from agentconnect.activities.schemas import Activity
 from agentconnect.campaigns import schemas, service
 from agentconnect.campaigns.test_send import test_send
 from agentconnect.contacts.schemas import Contact
@@ -17,8 +20,15 @@ from agentconnect.deps import (
     SecretKeyDep,
     SessionDep,
 )
+from agentconnect.errors import InvalidInput
 from agentconnect.kit.pagination import Page, PageDep
-from agentconnect.models import Campaign, CampaignStatus, CampaignType, EnrollmentStatus
+from agentconnect.models import (
+    ActivityType,
+    Campaign,
+    CampaignStatus,
+    CampaignType,
+    EnrollmentStatus,
+)
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 CampaignId = uuid.UUID
@@ -132,6 +142,44 @@ async def campaign_summary(
 ) -> schemas.Summary:
     """Settings, steps, enrollments by status and activity counts on one screen."""
     return await service.summary(session, principal, campaign_id)
+
+
+@router.get("/{campaign_id}/activities", response_model=Page[Activity])
+async def campaign_activities(
+    session: SessionDep,
+    principal: PrincipalDep,
+    campaign_id: CampaignId,
+    page: PageDep,
+    activity_type: Annotated[
+        list[ActivityType] | None, Query(description="repeatable: any of these types")
+    ] = None,
+    contact_id: uuid.UUID | None = None,
+    since: Annotated[AwareDatetime | None, Query(description="from this instant on")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="before this instant")] = None,
+) -> Page[Activity]:
+    """The campaign's activity log, newest first: enrollments, messages, engagement, calls,
+    goals. Filters: `activity_type` (repeatable), `contact_id`, `since`, `until`."""
+    if since is not None and until is not None and since >= until:
+        raise InvalidInput(
+            "since must be before until",
+            errors=[
+                {"loc": ["query", "until"], "msg": "must be after since", "type": "value_error"}
+            ],
+        )
+    await service.get_campaign(session, principal, campaign_id)
+    rows, total = await activities.timeline(
+        session,
+        principal,
+        page.limit,
+        page.offset,
+        campaign_id=campaign_id,
+        contact_id=contact_id,
+        types=activity_type or (),
+        since=since,
+        until=until,
+    )
+    items = [Activity.model_validate(row) for row in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 # --- steps ------------------------------------------------------------------------------------
