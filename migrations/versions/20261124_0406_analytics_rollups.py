@@ -22,6 +22,32 @@ depends_on: str | Sequence[str] | None = None
 # set-based: one upsert per rollup row for a whole batch. The worker folds every second, and
 # the analytics endpoints fold before they read, so what they show is exact and current.
 # What counts: activities of a campaign, except opens a mail client prefetched.
+# Which funnel stage each activity type counts for. A contact counts once per stage, however
+# many of its types it had (an e-mail and an SMS sent; a WhatsApp message delivered and read).
+# E-mail counts as delivered once the receiving server accepted it (`email_sent`); bounces
+# are taken off by the reader.
+STAGE_MAP = """
+CREATE TABLE analytics_stage_map (
+    activity_type varchar(32) NOT NULL,
+    stage varchar(20) NOT NULL,
+    PRIMARY KEY (activity_type, stage)
+);
+INSERT INTO analytics_stage_map (activity_type, stage) VALUES
+    ('email_sent', 'sent'), ('sms_sent', 'sent'), ('whatsapp_sent', 'sent'),
+    ('call_initiated', 'sent'),
+    ('email_sent', 'delivered'), ('email_delivered', 'delivered'),
+    ('sms_delivered', 'delivered'), ('whatsapp_delivered', 'delivered'),
+    ('whatsapp_read', 'delivered'), ('call_answered', 'delivered'),
+    ('email_opened', 'opened'), ('whatsapp_read', 'opened'),
+    ('email_clicked', 'clicked'), ('link_clicked', 'clicked'),
+    ('email_replied', 'replied'), ('sms_replied', 'replied'), ('whatsapp_replied', 'replied'),
+    ('email_bounced', 'bounced'),
+    ('email_unsubscribed', 'unsubscribed'), ('email_complained', 'unsubscribed'),
+    ('sms_opted_out', 'unsubscribed'),
+    ('message_failed', 'failed'), ('sms_failed', 'failed'), ('whatsapp_failed', 'failed'),
+    ('call_failed', 'failed')
+"""
+
 PENDING_TABLE = """
 CREATE TABLE analytics_pending (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -124,7 +150,15 @@ BEGIN
         RETURN 0;
     END IF;
 
-    WITH added AS (SELECT * FROM analytics_batch WHERE delta > 0),
+    WITH added AS (
+        SELECT company_id, campaign_id, step_key, variant_key, activity_type, contact_id, bucket
+        FROM analytics_batch WHERE delta > 0
+        UNION ALL  -- each activity also counts for its funnel stage (a contact once per stage)
+        SELECT b.company_id, b.campaign_id, b.step_key, b.variant_key, 'stage:' || m.stage,
+               b.contact_id, b.bucket
+        FROM analytics_batch AS b JOIN analytics_stage_map AS m USING (activity_type)
+        WHERE b.delta > 0
+    ),
     step_new AS (
         INSERT INTO analytics_step_contacts AS t
             (company_id, campaign_id, step_key, activity_type, variant_key, contact_id)
@@ -178,8 +212,16 @@ BEGIN
         RETURN folded;
     END IF;
 
-    WITH removed AS (SELECT * FROM analytics_batch WHERE delta < 0),
-    remaining AS (
+    WITH removed AS (
+        SELECT company_id, campaign_id, step_key, variant_key, activity_type, contact_id, bucket
+        FROM analytics_batch WHERE delta < 0
+        UNION ALL
+        SELECT b.company_id, b.campaign_id, b.step_key, b.variant_key, 'stage:' || m.stage,
+               b.contact_id, b.bucket
+        FROM analytics_batch AS b JOIN analytics_stage_map AS m USING (activity_type)
+        WHERE b.delta < 0
+    ),
+    remaining_raw AS (
         SELECT a.campaign_id,
                coalesce(a.message_id, '00000000-0000-0000-0000-000000000000'::uuid)
                    AS step_key,
@@ -190,6 +232,11 @@ BEGIN
         WHERE a.campaign_id IS NOT NULL
           AND NOT (a.activity_type = 'email_opened'
                    AND coalesce(a.metadata ->> 'prefetched', 'false') = 'true')
+    ), remaining AS (
+        SELECT * FROM remaining_raw
+        UNION ALL
+        SELECT r.campaign_id, r.step_key, r.variant_key, 'stage:' || m.stage, r.contact_id
+        FROM remaining_raw AS r JOIN analytics_stage_map AS m USING (activity_type)
     ), step_gone AS (
         DELETE FROM analytics_step_contacts AS t
         USING (SELECT DISTINCT campaign_id, step_key, variant_key, activity_type, contact_id
@@ -273,6 +320,7 @@ DROP FUNCTION IF EXISTS analytics_queue_removed();
 DROP FUNCTION IF EXISTS analytics_queue_changed();
 DROP FUNCTION IF EXISTS analytics_fold(integer);
 DROP TABLE IF EXISTS analytics_pending;
+DROP TABLE IF EXISTS analytics_stage_map;
 """
 
 
@@ -378,6 +426,7 @@ def upgrade() -> None:
         ),
     )
     # ### end Alembic commands ###
+    op.execute(STAGE_MAP)
     op.execute(PENDING_TABLE)
     op.execute(QUEUE_FUNCTIONS)
     op.execute(FOLD_FUNCTION)

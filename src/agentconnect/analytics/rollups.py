@@ -29,13 +29,27 @@ _ROLLUP_TABLES = (
 _BATCH = 50_000
 
 # What analytics count, written out independently of the trigger functions.
-_COUNTED = """
-    FROM campaign_activities AS a
-    WHERE a.company_id = ANY(:companies) AND a.campaign_id IS NOT NULL
-      AND NOT (a.activity_type = 'email_opened'
-               AND coalesce(a.metadata ->> 'prefetched', 'false') = 'true')
+_WHERE = """
+    a.company_id = ANY(:companies) AND a.campaign_id IS NOT NULL
+    AND NOT (a.activity_type = 'email_opened'
+             AND coalesce(a.metadata ->> 'prefetched', 'false') = 'true')
 """
+_COUNTED = f"FROM campaign_activities AS a WHERE {_WHERE}"
 _STEP = "coalesce(a.message_id, '00000000-0000-0000-0000-000000000000'::uuid)"
+# Every counted activity, and once more as each funnel stage it counts for (`stage:<name>`).
+_COUNTED_WITH_STAGES = f"""  # noqa: S608 - fixed SQL fragments
+    FROM (
+        SELECT a.campaign_id, {_STEP} AS step_key, coalesce(a.variant, '') AS variant_key,
+               a.activity_type, a.contact_id, a.occurred_at
+        FROM campaign_activities AS a WHERE {_WHERE}
+        UNION ALL
+        SELECT a.campaign_id, {_STEP}, coalesce(a.variant, ''), 'stage:' || m.stage,
+               a.contact_id, a.occurred_at
+        FROM campaign_activities AS a
+        JOIN analytics_stage_map AS m ON m.activity_type = a.activity_type
+        WHERE {_WHERE}
+    ) AS c
+"""
 
 # (rollup table, its key columns, its figures, the same figures recomputed from the raw log)
 _CHECKS: tuple[tuple[str, str, str, str], ...] = (
@@ -43,23 +57,24 @@ _CHECKS: tuple[tuple[str, str, str, str], ...] = (
         "analytics_campaign_stats",
         "campaign_id, activity_type",
         "events, contacts",
-        f"SELECT a.campaign_id, a.activity_type, count(*), count(DISTINCT a.contact_id) "
-        f"{_COUNTED} GROUP BY 1, 2",
+        f"SELECT c.campaign_id, c.activity_type, count(*), count(DISTINCT c.contact_id) "
+        f"{_COUNTED_WITH_STAGES} GROUP BY 1, 2",
     ),
     (
         "analytics_step_stats",
         "campaign_id, step_key, variant_key, activity_type",
         "events, contacts",
         # a contact counts once per step and variant (the engine gives it one variant there)
-        f"SELECT a.campaign_id, {_STEP}, coalesce(a.variant, ''), a.activity_type, count(*), "
-        f"count(DISTINCT a.contact_id) {_COUNTED} GROUP BY 1, 2, 3, 4",
+        f"SELECT c.campaign_id, c.step_key, c.variant_key, c.activity_type, count(*), "
+        f"count(DISTINCT c.contact_id) {_COUNTED_WITH_STAGES} GROUP BY 1, 2, 3, 4",
     ),
     (
         "analytics_timeline",
         "campaign_id, activity_type, bucket",
         "events",
-        f"SELECT a.campaign_id, a.activity_type, date_bin('15 minutes', a.occurred_at, "
-        f"timestamptz '2000-01-01 00:00:00+00'), count(*) {_COUNTED} GROUP BY 1, 2, 3",
+        f"SELECT c.campaign_id, c.activity_type, date_bin('15 minutes', c.occurred_at, "
+        f"timestamptz '2000-01-01 00:00:00+00'), count(*) {_COUNTED_WITH_STAGES} "
+        f"GROUP BY 1, 2, 3",
     ),
 )
 
