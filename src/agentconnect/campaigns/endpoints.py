@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import AwareDatetime
 
 from agentconnect.activities import service as activities
 from agentconnect.activities.schemas import Activity
+from agentconnect.analytics import rollups
+from agentconnect.analytics import schemas as analytics_schemas
+from agentconnect.analytics import service as analytics
 from agentconnect.campaigns import schemas, service
 from agentconnect.campaigns.test_send import test_send
 from agentconnect.contacts.schemas import Contact
@@ -142,6 +145,17 @@ async def campaign_summary(
 ) -> schemas.Summary:
     """Settings, steps, enrollments by status and activity counts on one screen."""
     return await service.summary(session, principal, campaign_id)
+
+
+@router.get("/{campaign_id}/funnel", response_model=analytics_schemas.Funnel)
+async def campaign_funnel(
+    request: Request, session: SessionDep, principal: PrincipalDep, campaign_id: CampaignId
+) -> analytics_schemas.Funnel:
+    """Distinct contacts at each stage — enrolled → sent → delivered → opened → clicked →
+    replied → converted — with stage-to-stage and overall rates (definitions: the API guide,
+    "Campaign analytics"). Read from the rollups, brought up to date first."""
+    await rollups.fold(request.app.state.database)
+    return await analytics.funnel(session, principal, campaign_id)
 
 
 @router.get("/{campaign_id}/activities", response_model=Page[Activity])
