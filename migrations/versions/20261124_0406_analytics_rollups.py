@@ -22,30 +22,41 @@ depends_on: str | Sequence[str] | None = None
 # set-based: one upsert per rollup row for a whole batch. The worker folds every second, and
 # the analytics endpoints fold before they read, so what they show is exact and current.
 # What counts: activities of a campaign, except opens a mail client prefetched.
-# Which funnel stage each activity type counts for. A contact counts once per stage, however
+# Which funnel stages each activity type counts for (a function, not a table: it is part of
+# the schema's logic, not data). A contact counts once per stage, however
 # many of its types it had (an e-mail and an SMS sent; a WhatsApp message delivered and read).
 # E-mail counts as delivered once the receiving server accepted it (`email_sent`); bounces
 # are taken off by the reader.
 STAGE_MAP = """
-CREATE TABLE analytics_stage_map (
-    activity_type varchar(32) NOT NULL,
-    stage varchar(20) NOT NULL,
-    PRIMARY KEY (activity_type, stage)
-);
-INSERT INTO analytics_stage_map (activity_type, stage) VALUES
-    ('email_sent', 'sent'), ('sms_sent', 'sent'), ('whatsapp_sent', 'sent'),
-    ('call_initiated', 'sent'),
-    ('email_sent', 'delivered'), ('email_delivered', 'delivered'),
-    ('sms_delivered', 'delivered'), ('whatsapp_delivered', 'delivered'),
-    ('whatsapp_read', 'delivered'), ('call_answered', 'delivered'),
-    ('email_opened', 'opened'), ('whatsapp_read', 'opened'),
-    ('email_clicked', 'clicked'), ('link_clicked', 'clicked'),
-    ('email_replied', 'replied'), ('sms_replied', 'replied'), ('whatsapp_replied', 'replied'),
-    ('email_bounced', 'bounced'),
-    ('email_unsubscribed', 'unsubscribed'), ('email_complained', 'unsubscribed'),
-    ('sms_opted_out', 'unsubscribed'),
-    ('message_failed', 'failed'), ('sms_failed', 'failed'), ('whatsapp_failed', 'failed'),
-    ('call_failed', 'failed')
+CREATE FUNCTION analytics_stages(kind varchar) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+SELECT CASE kind
+    WHEN 'email_sent' THEN ARRAY['sent', 'delivered']
+    WHEN 'sms_sent' THEN ARRAY['sent']
+    WHEN 'whatsapp_sent' THEN ARRAY['sent']
+    WHEN 'call_initiated' THEN ARRAY['sent']
+    WHEN 'email_delivered' THEN ARRAY['delivered']
+    WHEN 'sms_delivered' THEN ARRAY['delivered']
+    WHEN 'whatsapp_delivered' THEN ARRAY['delivered']
+    WHEN 'whatsapp_read' THEN ARRAY['delivered', 'opened']
+    WHEN 'call_answered' THEN ARRAY['delivered']
+    WHEN 'email_opened' THEN ARRAY['opened']
+    WHEN 'email_clicked' THEN ARRAY['clicked']
+    WHEN 'link_clicked' THEN ARRAY['clicked']
+    WHEN 'email_replied' THEN ARRAY['replied']
+    WHEN 'sms_replied' THEN ARRAY['replied']
+    WHEN 'whatsapp_replied' THEN ARRAY['replied']
+    WHEN 'email_bounced' THEN ARRAY['bounced']
+    WHEN 'email_unsubscribed' THEN ARRAY['unsubscribed']
+    WHEN 'email_complained' THEN ARRAY['unsubscribed']
+    WHEN 'sms_opted_out' THEN ARRAY['unsubscribed']
+    WHEN 'message_failed' THEN ARRAY['failed']
+    WHEN 'sms_failed' THEN ARRAY['failed']
+    WHEN 'whatsapp_failed' THEN ARRAY['failed']
+    WHEN 'call_failed' THEN ARRAY['failed']
+    ELSE ARRAY[]::text[]
+END
+$$
 """
 
 PENDING_TABLE = """
@@ -156,7 +167,7 @@ BEGIN
         UNION ALL  -- each activity also counts for its funnel stage (a contact once per stage)
         SELECT b.company_id, b.campaign_id, b.step_key, b.variant_key, 'stage:' || m.stage,
                b.contact_id, b.bucket
-        FROM analytics_batch AS b JOIN analytics_stage_map AS m USING (activity_type)
+        FROM analytics_batch AS b CROSS JOIN LATERAL unnest(analytics_stages(b.activity_type)) AS m(stage)
         WHERE b.delta > 0
     ),
     step_new AS (
@@ -218,7 +229,7 @@ BEGIN
         UNION ALL
         SELECT b.company_id, b.campaign_id, b.step_key, b.variant_key, 'stage:' || m.stage,
                b.contact_id, b.bucket
-        FROM analytics_batch AS b JOIN analytics_stage_map AS m USING (activity_type)
+        FROM analytics_batch AS b CROSS JOIN LATERAL unnest(analytics_stages(b.activity_type)) AS m(stage)
         WHERE b.delta < 0
     ),
     remaining_raw AS (
@@ -236,7 +247,8 @@ BEGIN
         SELECT * FROM remaining_raw
         UNION ALL
         SELECT r.campaign_id, r.step_key, r.variant_key, 'stage:' || m.stage, r.contact_id
-        FROM remaining_raw AS r JOIN analytics_stage_map AS m USING (activity_type)
+        FROM remaining_raw AS r
+        CROSS JOIN LATERAL unnest(analytics_stages(r.activity_type)) AS m(stage)
     ), step_gone AS (
         DELETE FROM analytics_step_contacts AS t
         USING (SELECT DISTINCT campaign_id, step_key, variant_key, activity_type, contact_id
@@ -320,7 +332,7 @@ DROP FUNCTION IF EXISTS analytics_queue_removed();
 DROP FUNCTION IF EXISTS analytics_queue_changed();
 DROP FUNCTION IF EXISTS analytics_fold(integer);
 DROP TABLE IF EXISTS analytics_pending;
-DROP TABLE IF EXISTS analytics_stage_map;
+DROP FUNCTION IF EXISTS analytics_stages(varchar);
 """
 
 

@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
-
-from sqlalchemy import text
 
 from agentconnect.db import Database
 from agentconnect.delivery.engine import Engine
 from agentconnect.delivery.scheduler import EngineSettings
 from agentconnect.delivery.sender import SenderSettings
+from tests.analytics.conftest import insert_activities
 from tests.campaigns.conftest import CAMPAIGNS, contact, email_step, new_campaign
 from tests.fixtures.world import World
-
-
-async def _activities(database: Database, rows: list[dict[str, Any]]) -> None:
-    async with database.unit_of_work() as session:
-        await session.execute(
-            text("""
-            INSERT INTO campaign_activities (id, company_id, campaign_id, contact_id,
-                                             activity_type, occurred_at, metadata)
-            SELECT gen_random_uuid(), r.company_id, r.campaign_id, r.contact_id,
-                   r.activity_type, r.occurred_at, r.metadata
-            FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
-                company_id uuid, campaign_id uuid, contact_id uuid, activity_type text,
-                occurred_at timestamptz, metadata jsonb)
-            """),
-            {"rows": json.dumps(rows, default=str)},
-        )
 
 
 async def test_a_small_campaigns_funnel(world: World, database: Database, app: Any) -> None:
@@ -62,7 +44,7 @@ async def test_a_small_campaigns_funnel(world: World, database: Database, app: A
         return {"company_id": company, "campaign_id": cid, "contact_id": people[n],
                 "activity_type": kind, "occurred_at": now, "metadata": metadata}  # fmt: skip
 
-    await _activities(
+    await insert_activities(
         database,
         [
             act(0, "email_opened"),

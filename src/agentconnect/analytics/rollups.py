@@ -46,7 +46,7 @@ _COUNTED_WITH_STAGES = f"""
         SELECT a.campaign_id, {_STEP}, coalesce(a.variant, ''), 'stage:' || m.stage,
                a.contact_id, a.occurred_at
         FROM campaign_activities AS a
-        JOIN analytics_stage_map AS m ON m.activity_type = a.activity_type
+        CROSS JOIN LATERAL unnest(analytics_stages(a.activity_type)) AS m(stage)
         WHERE {_WHERE}
     ) AS c
 """  # noqa: S608 - fixed SQL fragments, values bound

@@ -30,3 +30,103 @@ class Funnel(BaseModel):
         description="converted: the contact's lead reached `customer` within this many days "
         "after the campaign's first message to the contact"
     )
+
+
+AttributionModel = Literal["last_touch", "first_touch"]
+
+
+class Totals(BaseModel):
+    """Distinct contacts, except `*_total` (every open or click)."""
+
+    enrolled: int | None = None
+    sent: int
+    delivered: int
+    opened: int
+    opens_total: int
+    clicked: int
+    clicks_total: int
+    replied: int
+    bounced: int
+    unsubscribed: int
+    failed: int
+
+
+class Rates(BaseModel):
+    delivery_rate: float | None = Field(description="delivered / sent")
+    open_rate: float | None = Field(description="opened / delivered")
+    click_rate: float | None = Field(description="clicked / delivered")
+    click_to_open_rate: float | None = Field(description="clicked / opened")
+    reply_rate: float | None = Field(description="replied / delivered")
+    bounce_rate: float | None = Field(description="bounced / sent")
+    unsubscribe_rate: float | None = Field(description="unsubscribed / delivered")
+    failure_rate: float | None = Field(description="failed / sent")
+
+
+class ArmOut(BaseModel):
+    name: str
+    successes: int
+    trials: int
+    rate: float | None
+    probability_best: float | None
+    credible_interval: tuple[float, float] | None
+
+
+class AbVerdict(BaseModel):
+    metric: str
+    method: str
+    prior: str
+    winner: str | None
+    reason: str
+    threshold: float
+    min_trials: int
+    arms: list[ArmOut]
+
+
+class VariantFigures(BaseModel):
+    name: str
+    totals: Totals
+    rates: Rates
+
+
+class StepFigures(BaseModel):
+    step_id: uuid.UUID | None = Field(description="null: activities of a step since removed")
+    sequence_order: int | None
+    message_type: str | None
+    totals: Totals
+    rates: Rates
+    variants: list[VariantFigures]
+    ab_test: list[AbVerdict] = Field(
+        description="with two or more variants: per metric (opened, clicked, replied over "
+        "delivered), each variant's probability of being best and a winner when the evidence "
+        "is enough"
+    )
+
+
+class Performance(BaseModel):
+    campaign_id: uuid.UUID
+    totals: Totals
+    converted: int
+    conversion_rate: float | None = Field(description="converted / enrolled")
+    rates: Rates
+    revenue: str = Field(description="deal value of the attributed conversions (decimal)")
+    cost: str
+    currency: str
+    roi: float | None = Field(description="(revenue - cost) / cost; null when cost is zero")
+    cost_per_conversion: str | None
+    attribution_model: AttributionModel
+    attribution_window_days: int
+    by_channel: dict[str, dict[str, dict[str, int]]] = Field(
+        description="per channel, per activity type: events and distinct contacts"
+    )
+    by_step: list[StepFigures]
+
+
+class CompareRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    campaign_ids: list[uuid.UUID] = Field(min_length=1, max_length=20)
+    attribution: AttributionModel = "last_touch"
+
+
+class Comparison(BaseModel):
+    campaigns: list[Performance]

@@ -6,18 +6,22 @@ unless it says otherwise. A contact reaches a stage once, whatever channel took 
 server accepted, an SMS or WhatsApp message delivered or read, a call answered — less the
 contacts whose e-mail bounced), `opened` (an e-mail opened by a person, not prefetched, or a
 WhatsApp message read), `clicked`, `replied`, and `converted` (the contact's lead reached
-`customer` within the attribution window after the campaign's first message to them).
+`customer` and the campaign gets the credit: its message was the last — or, first-touch, the
+first — the contact received within the attribution window before).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from datetime import timedelta
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentconnect.analytics import schemas
+from agentconnect.analytics import abtest, schemas
 from agentconnect.auth.principal import Principal
 from agentconnect.campaigns.service import get_campaign
 
@@ -29,20 +33,35 @@ WHERE company_id = :company AND campaign_id = :campaign
   AND (activity_type = 'enrolled' OR activity_type LIKE 'stage:%')
 """)
 
-# Customers are few next to contacts: start from the company's moves to `customer` and look
-# up each one's first message of this campaign.
-_CONVERTED = text("""
-SELECT count(DISTINCT l.contact_id)
-FROM lead_stage_changes AS sc
-JOIN leads AS l ON l.id = sc.lead_id AND l.company_id = sc.company_id
-CROSS JOIN LATERAL (
-    SELECT min(d.sent_at) AS first_sent FROM deliveries AS d
-    WHERE d.company_id = l.company_id AND d.contact_id = l.contact_id
-      AND d.campaign_id = :campaign AND d.sent_at IS NOT NULL
-) AS f
-WHERE sc.company_id = :company AND sc.to_stage = 'customer'
-  AND sc.changed_at >= f.first_sent AND sc.changed_at <= f.first_sent + :window
-""")
+# A conversion is a lead's first move to `customer`. It is credited to the campaign whose
+# message to the contact came last (last touch) or first (first touch) among those sent within
+# the window before it. Customers are few next to contacts: the query starts from them.
+_ATTRIBUTED = """
+WITH conversions AS (
+    SELECT DISTINCT ON (l.id) l.id, l.contact_id, l.deal_value, sc.changed_at
+    FROM lead_stage_changes AS sc
+    JOIN leads AS l ON l.id = sc.lead_id AND l.company_id = sc.company_id
+    WHERE sc.company_id = :company AND sc.to_stage = 'customer'
+    ORDER BY l.id, sc.changed_at
+), credited AS (
+    SELECT c.contact_id, c.deal_value, t.campaign_id
+    FROM conversions AS c
+    CROSS JOIN LATERAL (
+        SELECT d.campaign_id FROM deliveries AS d
+        WHERE d.company_id = :company AND d.contact_id = c.contact_id
+          AND d.sent_at IS NOT NULL AND d.sent_at <= c.changed_at
+          AND d.sent_at >= c.changed_at - :window
+        ORDER BY d.sent_at {order}, d.id
+        LIMIT 1
+    ) AS t
+)
+SELECT count(DISTINCT contact_id), coalesce(sum(deal_value), 0)
+FROM credited WHERE campaign_id = :campaign
+"""
+_ATTRIBUTION = {
+    "last_touch": text(_ATTRIBUTED.format(order="DESC")),
+    "first_touch": text(_ATTRIBUTED.format(order="ASC")),
+}
 
 
 async def stage_contacts(
@@ -52,11 +71,22 @@ async def stage_contacts(
     params = {"company": company_id, "campaign": campaign_id}
     rows = await session.execute(_STAGE_CONTACTS, params)
     counts = {kind.removeprefix("stage:"): int(contacts) for kind, contacts in rows}
-    converted = await session.scalar(_CONVERTED, {**params, "window": ATTRIBUTION_WINDOW})
-    counts["converted"] = int(converted or 0)
+    counts["converted"], _ = await attributed(session, company_id, campaign_id, "last_touch")
     # E-mail counts as delivered when the receiving server accepted it; a bounce takes it back.
     counts["delivered"] = max(counts.get("delivered", 0) - counts.get("bounced", 0), 0)
     return counts
+
+
+async def attributed(
+    session: AsyncSession,
+    company_id: uuid.UUID,
+    campaign_id: uuid.UUID,
+    model: schemas.AttributionModel,
+) -> tuple[int, Decimal]:
+    """Conversions credited to the campaign under the model, and their deal value."""
+    params = {"company": company_id, "campaign": campaign_id, "window": ATTRIBUTION_WINDOW}
+    row = (await session.execute(_ATTRIBUTION[model], params)).one()
+    return int(row[0]), Decimal(row[1])
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -89,3 +119,172 @@ async def funnel(
         stages=stages,
         attribution_window_days=ATTRIBUTION_WINDOW.days,
     )
+
+
+# --- performance ----------------------------------------------------------------------------
+
+_CAMPAIGN_TYPES = text("""
+SELECT activity_type, events, contacts FROM analytics_campaign_stats
+WHERE company_id = :company AND campaign_id = :campaign
+""")
+_STEP_TYPES = text("""
+SELECT s.step_key, s.variant_key, s.activity_type, s.events, s.contacts
+FROM analytics_step_stats AS s
+WHERE s.company_id = :company AND s.campaign_id = :campaign
+""")
+_STEPS = text("""
+SELECT id, sequence_order, message_type FROM campaign_messages
+WHERE company_id = :company AND campaign_id = :campaign
+""")
+_CHANNEL_PREFIXES = {
+    "email": ("email_",),
+    "sms": ("sms_",),
+    "whatsapp": ("whatsapp_",),
+    "voice": ("call_", "voicemail_"),
+}
+_AB_METRICS = ("opened", "clicked", "replied")
+
+Figures = dict[str, tuple[int, int]]  # activity type -> (events, distinct contacts)
+
+
+def _totals(figures: Figures, enrolled: bool = True) -> schemas.Totals:
+    def contacts(kind: str) -> int:
+        return figures.get(kind, (0, 0))[1]
+
+    def events(*kinds: str) -> int:
+        return sum(figures.get(kind, (0, 0))[0] for kind in kinds)
+
+    return schemas.Totals(
+        enrolled=contacts("enrolled") if enrolled else None,
+        sent=contacts("stage:sent"),
+        # e-mail counts as delivered once accepted (sent); a bounce takes it back
+        delivered=max(contacts("stage:delivered") - contacts("stage:bounced"), 0),
+        opened=contacts("stage:opened"),
+        opens_total=events("email_opened", "whatsapp_read"),
+        clicked=contacts("stage:clicked"),
+        clicks_total=events("stage:clicked"),
+        replied=contacts("stage:replied"),
+        bounced=contacts("stage:bounced"),
+        unsubscribed=contacts("stage:unsubscribed"),
+        failed=contacts("stage:failed"),
+    )
+
+
+def _rates(t: schemas.Totals) -> schemas.Rates:
+    return schemas.Rates(
+        delivery_rate=_rate(t.delivered, t.sent),
+        open_rate=_rate(t.opened, t.delivered),
+        click_rate=_rate(t.clicked, t.delivered),
+        click_to_open_rate=_rate(t.clicked, t.opened),
+        reply_rate=_rate(t.replied, t.delivered),
+        bounce_rate=_rate(t.bounced, t.sent),
+        unsubscribe_rate=_rate(t.unsubscribed, t.delivered),
+        failure_rate=_rate(t.failed, t.sent),
+    )
+
+
+def _ab_tests(variants: list[schemas.VariantFigures]) -> list[schemas.AbVerdict]:
+    if len(variants) < 2:
+        return []
+    verdicts = []
+    for metric in _AB_METRICS:
+        arms = [
+            abtest.Arm(v.name, min(getattr(v.totals, metric), v.totals.delivered),
+                       v.totals.delivered)
+            for v in variants
+        ]  # fmt: skip
+        verdict = abtest.compare(arms)
+        verdicts.append(
+            schemas.AbVerdict(
+                metric=f"{metric} / delivered",
+                method=verdict.method,
+                prior=verdict.prior,
+                winner=verdict.winner,
+                reason=verdict.reason,
+                threshold=verdict.threshold,
+                min_trials=verdict.min_trials,
+                arms=[schemas.ArmOut(**vars(arm)) for arm in verdict.arms],
+            )
+        )
+    return verdicts
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.01")))
+
+
+async def performance(
+    session: AsyncSession,
+    principal: Principal,
+    campaign_id: uuid.UUID,
+    model: schemas.AttributionModel = "last_touch",
+) -> schemas.Performance:
+    campaign = await get_campaign(session, principal, campaign_id)
+    params = {"company": principal.company_id, "campaign": campaign_id}
+    figures: Figures = {
+        row[0]: (int(row[1]), int(row[2])) for row in await session.execute(_CAMPAIGN_TYPES, params)
+    }
+    totals = _totals(figures)
+    converted, revenue = await attributed(session, principal.company_id, campaign_id, model)
+    cost = Decimal(campaign.cost or 0)
+    by_channel = {
+        channel: {
+            kind: {"events": events, "contacts": contacts}
+            for kind, (events, contacts) in sorted(figures.items())
+            if kind.startswith(prefixes)
+        }
+        for channel, prefixes in _CHANNEL_PREFIXES.items()
+    }
+    return schemas.Performance(
+        campaign_id=campaign_id,
+        totals=totals,
+        converted=converted,
+        conversion_rate=_rate(converted, totals.enrolled or 0),
+        rates=_rates(totals),
+        revenue=_money(revenue),
+        cost=_money(cost),
+        currency=campaign.currency,
+        roi=round(float((revenue - cost) / cost), 4) if cost else None,
+        cost_per_conversion=_money(cost / converted) if converted else None,
+        attribution_model=model,
+        attribution_window_days=ATTRIBUTION_WINDOW.days,
+        by_channel={channel: kinds for channel, kinds in by_channel.items() if kinds},
+        by_step=await _by_step(session, params),
+    )
+
+
+async def _by_step(session: AsyncSession, params: dict[str, Any]) -> list[schemas.StepFigures]:
+    steps = {row[0]: row for row in await session.execute(_STEPS, params)}
+    per_variant: dict[uuid.UUID, dict[str, Figures]] = defaultdict(lambda: defaultdict(dict))
+    for step_key, variant, kind, events, contacts in await session.execute(_STEP_TYPES, params):
+        per_variant[step_key][variant][kind] = (int(events), int(contacts))
+    result = []
+    for step_key, variants in per_variant.items():
+        step = steps.get(step_key)
+        if step is None and not any(k.startswith("stage:") for f in variants.values() for k in f):
+            continue  # enrollments and goals belong to no step
+        combined: Figures = {}
+        for figures in variants.values():  # a contact has one variant per step: sums are exact
+            for kind, (events, contacts) in figures.items():
+                had = combined.get(kind, (0, 0))
+                combined[kind] = (had[0] + events, had[1] + contacts)
+        named = [
+            schemas.VariantFigures(
+                name=name, totals=_totals(figures, False), rates=_rates(_totals(figures, False))
+            )
+            for name, figures in sorted(variants.items())
+            if name
+        ]
+        totals = _totals(combined, enrolled=False)
+        result.append(
+            schemas.StepFigures(
+                step_id=step[0] if step else None,
+                sequence_order=step[1] if step else None,
+                message_type=str(step[2]) if step else None,
+                totals=totals,
+                rates=_rates(totals),
+                variants=named,
+                ab_test=_ab_tests(named),
+            )
+        )
+    return sorted(result, key=lambda s: (s.sequence_order is None, s.sequence_order or 0))

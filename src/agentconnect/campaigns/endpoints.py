@@ -99,6 +99,24 @@ async def campaigns_by_type(
     return await _page(session, principal, rows, total, page)
 
 
+@router.post("/analytics/compare", response_model=analytics_schemas.Comparison)
+async def compare_campaigns(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    body: analytics_schemas.CompareRequest,
+) -> analytics_schemas.Comparison:
+    """The performance figures of up to 20 campaigns side by side, in the order asked. A
+    campaign of another company (or none) is `404`."""
+    await rollups.fold(request.app.state.database)
+    return analytics_schemas.Comparison(
+        campaigns=[
+            await analytics.performance(session, principal, campaign_id, body.attribution)
+            for campaign_id in dict.fromkeys(body.campaign_ids)
+        ]
+    )
+
+
 @router.get("/{campaign_id}", response_model=schemas.CampaignDetail)
 async def get_campaign(
     session: SessionDep, principal: PrincipalDep, campaign_id: CampaignId
@@ -145,6 +163,21 @@ async def campaign_summary(
 ) -> schemas.Summary:
     """Settings, steps, enrollments by status and activity counts on one screen."""
     return await service.summary(session, principal, campaign_id)
+
+
+@router.get("/{campaign_id}/performance", response_model=analytics_schemas.Performance)
+async def campaign_performance(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    campaign_id: CampaignId,
+    attribution: analytics_schemas.AttributionModel = "last_touch",
+) -> analytics_schemas.Performance:
+    """Enrolled, sent, delivered, opened, clicked, replied, bounced, unsubscribed, failed and
+    converted contacts with every rate, revenue, cost and ROI; per channel, per step and per
+    A/B variant with the Bayesian verdict. Read from the rollups, brought up to date first."""
+    await rollups.fold(request.app.state.database)
+    return await analytics.performance(session, principal, campaign_id, attribution)
 
 
 @router.get("/{campaign_id}/funnel", response_model=analytics_schemas.Funnel)

@@ -110,14 +110,3 @@ class AnalyticsPending(Base):
     contact_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     delta: Mapped[int] = mapped_column(SmallInteger)
-
-
-class AnalyticsStageMap(Base):
-    """Which funnel stage (sent, delivered, opened, clicked, replied, bounced, unsubscribed,
-    failed) an activity type counts for; the fold counts a contact once per stage, as the
-    activity type `stage:<name>`. Seeded by migration 0013."""
-
-    __tablename__ = "analytics_stage_map"
-
-    activity_type: Mapped[str] = mapped_column(String(32), primary_key=True)
-    stage: Mapped[str] = mapped_column(String(20), primary_key=True)

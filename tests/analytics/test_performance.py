@@ -1,0 +1,158 @@
+"""Campaign performance, figure by figure: rates, an A/B step, revenue and ROI under both
+attribution models, comparison, and what is refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from agentconnect.db import Database
+from agentconnect.delivery.engine import Engine
+from agentconnect.delivery.scheduler import EngineSettings
+from agentconnect.delivery.sender import SenderSettings
+from tests.analytics.conftest import insert_activities
+from tests.campaigns.conftest import CAMPAIGNS, contact, email_step, new_campaign
+from tests.fixtures.world import World
+
+
+async def _sent(
+    world: World, database: Database, app: Any, people: list[str], **campaign: Any
+) -> str:
+    """A started one-step e-mail campaign (A/B variants) sent to `people`; its id."""
+    created = await new_campaign(world.a.manager, **campaign)
+    await email_step(
+        world.a.manager, created["id"], delay_value=0, delay_unit="minutes",
+        variants=[{"name": "A", "subject": "Hi A"}, {"name": "B", "subject": "Hi B"}],
+    )  # fmt: skip
+    enrolled = await world.a.manager.post(
+        f"{CAMPAIGNS}/{created['id']}/enroll", json={"contact_ids": people}
+    )
+    assert enrolled.status_code == 200
+    assert (await world.a.manager.post(f"{CAMPAIGNS}/{created['id']}/start")).status_code == 200
+    engine = Engine(
+        database,
+        EngineSettings(base_url="http://crm.test", secret_key=app.state.secret_key),
+        SenderSettings(worker_id="perf", batch_size=100, concurrency=2),
+    )
+    outcome = await engine.tick(datetime.now(UTC))
+    assert outcome.sent.sent == len(people), outcome
+    return str(created["id"])
+
+
+async def test_performance_rates_variants_revenue_and_roi(
+    world: World, database: Database, app: Any
+) -> None:
+    people = [(await contact(world.a.admin, email=f"p{n}@x.example"))["id"] for n in range(4)]
+    cid = await _sent(world, database, app, people, cost="100.00")
+    [step_row] = (await world.a.agent.get(f"{CAMPAIGNS}/{cid}/messages")).json()
+    now = datetime.now(UTC)
+
+    def act(n: int, kind: str) -> dict[str, Any]:
+        return {"company_id": str(world.a.id), "campaign_id": cid, "contact_id": people[n],
+                "message_id": step_row["id"], "activity_type": kind, "occurred_at": now,
+                "metadata": {}}  # fmt: skip
+
+    await insert_activities(
+        database,
+        [act(0, "email_opened"), act(0, "email_opened"), act(0, "email_clicked"),
+         act(1, "email_opened"), act(2, "email_bounced")],
+    )  # fmt: skip
+    lead = await world.a.manager.post(
+        "/api/v1/leads", json={"contact_id": people[0], "title": "P0", "deal_value": "1000.00"}
+    )
+    assert lead.status_code == 201, lead.text
+    won = await world.a.manager.put(
+        f"/api/v1/leads/{lead.json()['id']}/stage", json={"stage": "customer"}
+    )
+    assert won.status_code == 200
+
+    response = await world.a.agent.get(f"{CAMPAIGNS}/{cid}/performance")
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["totals"] == {
+        "enrolled": 4, "sent": 4, "delivered": 3, "opened": 2, "opens_total": 3,
+        "clicked": 1, "clicks_total": 1, "replied": 0, "bounced": 1, "unsubscribed": 0,
+        "failed": 0,
+    }  # fmt: skip
+    assert body["rates"] == {
+        "delivery_rate": 0.75, "open_rate": 0.6667, "click_rate": 0.3333,
+        "click_to_open_rate": 0.5, "reply_rate": 0.0, "bounce_rate": 0.25,
+        "unsubscribe_rate": 0.0, "failure_rate": 0.0,
+    }  # fmt: skip
+    assert body["converted"] == 1
+    assert body["conversion_rate"] == 0.25
+    assert body["revenue"] == "1000.00"
+    assert body["cost"] == "100.00"
+    assert body["roi"] == 9.0  # (1000 - 100) / 100
+    assert body["cost_per_conversion"] == "100.00"
+    assert body["by_channel"]["email"]["email_sent"] == {"events": 4, "contacts": 4}
+    [step] = body["by_step"]
+    assert step["sequence_order"] == 1
+    assert step["totals"]["sent"] == 4
+    assert sum(v["totals"]["sent"] for v in step["variants"]) == 4
+    assert {v["name"] for v in step["variants"]} == {"A", "B"}
+    opened = step["ab_test"][0]
+    assert [v["metric"] for v in step["ab_test"]] == [
+        "opened / delivered", "clicked / delivered", "replied / delivered",
+    ]  # fmt: skip
+    assert opened["metric"] == "opened / delivered"
+    assert opened["method"] == "bayesian_beta_binomial"
+    assert opened["winner"] is None  # four contacts are no evidence
+    assert "not enough data" in opened["reason"]
+    assert abs(sum(arm["probability_best"] for arm in opened["arms"]) - 1) < 1e-6
+
+
+async def test_last_touch_and_first_touch_credit_different_campaigns(
+    world: World, database: Database, app: Any
+) -> None:
+    person = (await contact(world.a.admin, email="both@x.example"))["id"]
+    first = await _sent(world, database, app, [person], name="First")
+    second = await _sent(world, database, app, [person], name="Second")
+    lead = await world.a.manager.post(
+        "/api/v1/leads", json={"contact_id": person, "title": "Both", "deal_value": "500.00"}
+    )
+    await world.a.manager.put(
+        f"/api/v1/leads/{lead.json()['id']}/stage", json={"stage": "customer"}
+    )
+
+    def revenue(campaign: str, model: str) -> Any:
+        return world.a.agent.get(
+            f"{CAMPAIGNS}/{campaign}/performance", params={"attribution": model}
+        )
+
+    assert (await revenue(second, "last_touch")).json()["revenue"] == "500.00"
+    assert (await revenue(first, "last_touch")).json()["revenue"] == "0.00"
+    assert (await revenue(first, "first_touch")).json()["revenue"] == "500.00"
+    assert (await revenue(second, "first_touch")).json()["revenue"] == "0.00"
+    compared = await world.a.agent.post(
+        f"{CAMPAIGNS}/analytics/compare",
+        json={"campaign_ids": [first, second], "attribution": "first_touch"},
+    )
+    assert compared.status_code == 200, compared.text
+    assert [c["revenue"] for c in compared.json()["campaigns"]] == ["500.00", "0.00"]
+
+
+async def test_zero_sends_and_refusals(world: World) -> None:
+    campaign = await new_campaign(world.a.manager)
+    body = (await world.a.agent.get(f"{CAMPAIGNS}/{campaign['id']}/performance")).json()
+    assert body["totals"]["sent"] == 0
+    assert set(body["rates"].values()) == {None}
+    assert body["roi"] is None  # no cost
+    assert body["by_step"] == []
+    other = await new_campaign(world.b.manager)
+    compared = await world.a.agent.post(
+        f"{CAMPAIGNS}/analytics/compare", json={"campaign_ids": [campaign["id"], other["id"]]}
+    )
+    assert compared.status_code == 404
+    too_many = await world.a.agent.post(
+        f"{CAMPAIGNS}/analytics/compare", json={"campaign_ids": [campaign["id"]] * 21}
+    )
+    assert too_many.status_code == 422
+    bad_model = await world.a.agent.get(
+        f"{CAMPAIGNS}/{campaign['id']}/performance", params={"attribution": "linear"}
+    )
+    assert bad_model.status_code == 422
+    assert (
+        await world.b.manager.get(f"{CAMPAIGNS}/{campaign['id']}/performance")
+    ).status_code == 404
