@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -130,3 +131,20 @@ class CompareRequest(BaseModel):
 
 class Comparison(BaseModel):
     campaigns: list[Performance]
+
+
+SeriesMetric = Literal["sent", "delivered", "opened", "clicked", "replied", "converted"]
+SeriesInterval = Literal["hour", "day", "week"]
+
+
+class SeriesPoint(BaseModel):
+    bucket: datetime = Field(description="the start of the hour, day or week, in the zone")
+    value: int
+
+
+class TimeSeries(BaseModel):
+    campaign_id: uuid.UUID
+    metric: SeriesMetric
+    interval: SeriesInterval
+    timezone: str
+    points: list[SeriesPoint]

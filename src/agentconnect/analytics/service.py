@@ -13,8 +13,9 @@ first — the contact received within the attribution window before).
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_right
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentconnect.analytics import abtest, schemas
 from agentconnect.auth.principal import Principal
 from agentconnect.campaigns.service import get_campaign
+from agentconnect.delivery import timing
+from agentconnect.errors import InvalidInput
 
 ATTRIBUTION_WINDOW = timedelta(days=30)
 
@@ -36,7 +39,7 @@ WHERE company_id = :company AND campaign_id = :campaign
 # A conversion is a lead's first move to `customer`. It is credited to the campaign whose
 # message to the contact came last (last touch) or first (first touch) among those sent within
 # the window before it. Customers are few next to contacts: the query starts from them.
-_ATTRIBUTED = """
+_CREDITED = """
 WITH conversions AS (
     SELECT DISTINCT ON (l.id) l.id, l.contact_id, l.deal_value, sc.changed_at
     FROM lead_stage_changes AS sc
@@ -44,7 +47,7 @@ WITH conversions AS (
     WHERE sc.company_id = :company AND sc.to_stage = 'customer'
     ORDER BY l.id, sc.changed_at
 ), credited AS (
-    SELECT c.contact_id, c.deal_value, t.campaign_id
+    SELECT c.contact_id, c.deal_value, c.changed_at, t.campaign_id
     FROM conversions AS c
     CROSS JOIN LATERAL (
         SELECT d.campaign_id FROM deliveries AS d
@@ -55,13 +58,31 @@ WITH conversions AS (
         LIMIT 1
     ) AS t
 )
-SELECT count(DISTINCT contact_id), coalesce(sum(deal_value), 0)
-FROM credited WHERE campaign_id = :campaign
 """
 _ATTRIBUTION = {
-    "last_touch": text(_ATTRIBUTED.format(order="DESC")),
-    "first_touch": text(_ATTRIBUTED.format(order="ASC")),
+    model: text(
+        _CREDITED.format(order=order)  # noqa: S608 - fixed SQL, values bound
+        + "SELECT count(DISTINCT contact_id), coalesce(sum(deal_value), 0) FROM credited "
+        "WHERE campaign_id = :campaign"
+    )
+    for model, order in (("last_touch", "DESC"), ("first_touch", "ASC"))
 }
+# When each conversion credited to the campaign (last touch) happened.
+_CONVERSION_TIMES = text(
+    _CREDITED.format(order="DESC")  # noqa: S608 - fixed SQL, values bound
+    + "SELECT changed_at FROM credited WHERE campaign_id = :campaign"
+)
+
+
+def ordered(since: datetime | None, until: datetime | None) -> None:
+    """InvalidInput unless `since` comes before `until` (when both are given)."""
+    if since is not None and until is not None and since >= until:
+        raise InvalidInput(
+            "since must be before until",
+            errors=[
+                {"loc": ["query", "until"], "msg": "must be after since", "type": "value_error"}
+            ],
+        )
 
 
 async def stage_contacts(
@@ -288,3 +309,125 @@ async def _by_step(session: AsyncSession, params: dict[str, Any]) -> list[schema
             )
         )
     return sorted(result, key=lambda s: (s.sequence_order is None, s.sequence_order or 0))
+
+
+# --- time series --------------------------------------------------------------------------
+
+MAX_POINTS = 5_000
+_STEPS_OF = {"hour": "1 hour", "day": "1 day", "week": "7 days"}
+# The zone's own hours, days and weeks (Monday first): quarter-hour UTC buckets summed into
+# them; the series has every bucket of the range, empty ones at zero.
+_SERIES = text("""
+WITH series AS (
+    SELECT generate_series(
+        date_trunc(:unit, CAST(:since AS timestamptz) AT TIME ZONE :tz),
+        date_trunc(:unit, (CAST(:until AS timestamptz) - interval '1 microsecond')
+                          AT TIME ZONE :tz),
+        CAST(:step AS interval)) AS local
+), counts AS (
+    SELECT date_trunc(:unit, t.bucket AT TIME ZONE :tz) AS local, sum(t.events) AS value
+    FROM analytics_timeline AS t
+    WHERE t.company_id = :company AND t.campaign_id = :campaign
+      AND t.activity_type = :kind AND t.bucket >= :since AND t.bucket < :until
+    GROUP BY 1
+)
+SELECT s.local AT TIME ZONE :tz AS bucket, coalesce(c.value, 0) AS value
+FROM series AS s LEFT JOIN counts AS c ON c.local = s.local
+ORDER BY s.local
+""")
+# Hours are instants, not wall-clock readings: the hour repeated when summer time ends is two
+# buckets. An instant's hour starts where the zone's clock last showed a whole hour.
+_HOUR = (
+    "({0} - make_interval(secs => "
+    "mod(CAST(extract(epoch FROM ({0} AT TIME ZONE :tz)) AS numeric), 3600)))"
+)
+_LAST_INSTANT = "(CAST(:until AS timestamptz) - interval '1 microsecond')"
+_HOURLY_SERIES = text(f"""
+WITH series AS (
+    SELECT generate_series({_HOUR.format("CAST(:since AS timestamptz)")},
+                           {_HOUR.format(_LAST_INSTANT)},
+                           interval '1 hour') AS start
+), counts AS (
+    SELECT {_HOUR.format("t.bucket")} AS start, sum(t.events) AS value
+    FROM analytics_timeline AS t
+    WHERE t.company_id = :company AND t.campaign_id = :campaign
+      AND t.activity_type = :kind AND t.bucket >= :since AND t.bucket < :until
+    GROUP BY 1
+)
+SELECT s.start AS bucket, coalesce(c.value, 0) AS value
+FROM series AS s LEFT JOIN counts AS c ON c.start = s.start
+ORDER BY s.start
+""")  # noqa: S608 - fixed SQL fragments, values bound
+
+
+def _zone_name(campaign: Any, company_zone: str | None) -> str:
+    zone = timing.zone(campaign.timezone, company_zone)
+    return str(zone.key)
+
+
+async def timeseries(
+    session: AsyncSession,
+    principal: Principal,
+    campaign_id: uuid.UUID,
+    metric: schemas.SeriesMetric,
+    interval: schemas.SeriesInterval,
+    since: datetime | None,
+    until: datetime | None,
+) -> schemas.TimeSeries:
+    campaign = await get_campaign(session, principal, campaign_id)
+    company_zone = await session.scalar(
+        text("SELECT default_timezone FROM companies WHERE id = :id"), {"id": principal.company_id}
+    )
+    tz = _zone_name(campaign, company_zone)
+    until = until or datetime.now(UTC)
+    since = since or campaign.started_at or campaign.created_at
+    if since >= until:
+        raise InvalidInput(
+            "since must be before until",
+            errors=[
+                {"loc": ["query", "until"], "msg": "must be after since", "type": "value_error"}
+            ],
+        )
+    step = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+    if (until - since) / step[interval] > MAX_POINTS:
+        raise InvalidInput(
+            f"at most {MAX_POINTS:,} points: choose a longer interval or a shorter range",
+            errors=[
+                {"loc": ["query", "interval"], "msg": "too many points", "type": "value_error"}
+            ],
+        )
+    params = {
+        "company": principal.company_id, "campaign": campaign_id, "tz": tz, "unit": interval,
+        "step": _STEPS_OF[interval], "since": since, "until": until,
+        "kind": f"stage:{metric}",
+    }  # fmt: skip
+    statement = _HOURLY_SERIES if interval == "hour" else _SERIES
+    rows = (await session.execute(statement, params)).all()
+    points = [schemas.SeriesPoint(bucket=row[0], value=int(row[1])) for row in rows]
+    if metric == "converted":
+        points = await _conversions_into(session, principal.company_id, campaign_id, points, until)
+    return schemas.TimeSeries(
+        campaign_id=campaign_id, metric=metric, interval=interval, timezone=tz, points=points
+    )
+
+
+async def _conversions_into(
+    session: AsyncSession,
+    company_id: uuid.UUID,
+    campaign_id: uuid.UUID,
+    points: list[schemas.SeriesPoint],
+    until: datetime,
+) -> list[schemas.SeriesPoint]:
+    """Conversions credited to the campaign, counted into the buckets they happened in."""
+    params = {"company": company_id, "campaign": campaign_id, "window": ATTRIBUTION_WINDOW}
+    times = sorted(row[0] for row in await session.execute(_CONVERSION_TIMES, params))
+    starts = [point.bucket for point in points]
+    counts = [0] * len(points)
+    for moment in times:
+        if not starts or moment < starts[0] or moment >= until:
+            continue
+        counts[bisect_right(starts, moment) - 1] += 1
+    return [
+        schemas.SeriesPoint(bucket=point.bucket, value=count)
+        for point, count in zip(points, counts, strict=True)
+    ]

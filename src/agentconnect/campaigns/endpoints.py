@@ -23,7 +23,6 @@ from agentconnect.deps import (
     SecretKeyDep,
     SessionDep,
 )
-from agentconnect.errors import InvalidInput
 from agentconnect.kit.pagination import Page, PageDep
 from agentconnect.models import (
     ActivityType,
@@ -180,6 +179,25 @@ async def campaign_performance(
     return await analytics.performance(session, principal, campaign_id, attribution)
 
 
+@router.get("/{campaign_id}/timeseries", response_model=analytics_schemas.TimeSeries)
+async def campaign_timeseries(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    campaign_id: CampaignId,
+    metric: analytics_schemas.SeriesMetric = "sent",
+    interval: analytics_schemas.SeriesInterval = "day",
+    since: Annotated[AwareDatetime | None, Query(description="default: the start")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="default: now")] = None,
+) -> analytics_schemas.TimeSeries:
+    """A metric per hour, day or week in the campaign's time zone (else the company's), every
+    bucket of the range present, empty ones at zero."""
+    await rollups.fold(request.app.state.database)
+    return await analytics.timeseries(
+        session, principal, campaign_id, metric, interval, since, until
+    )
+
+
 @router.get("/{campaign_id}/funnel", response_model=analytics_schemas.Funnel)
 async def campaign_funnel(
     request: Request, session: SessionDep, principal: PrincipalDep, campaign_id: CampaignId
@@ -206,13 +224,7 @@ async def campaign_activities(
 ) -> Page[Activity]:
     """The campaign's activity log, newest first: enrollments, messages, engagement, calls,
     goals. Filters: `activity_type` (repeatable), `contact_id`, `since`, `until`."""
-    if since is not None and until is not None and since >= until:
-        raise InvalidInput(
-            "since must be before until",
-            errors=[
-                {"loc": ["query", "until"], "msg": "must be after since", "type": "value_error"}
-            ],
-        )
+    analytics.ordered(since, until)
     await service.get_campaign(session, principal, campaign_id)
     rows, total = await activities.timeline(
         session,
