@@ -29,7 +29,7 @@ class Funnel(BaseModel):
     stages: list[FunnelStage]
     attribution_window_days: int = Field(
         description="converted: the contact's lead reached `customer` within this many days "
-        "after the campaign's first message to the contact"
+        "after a message of the campaign, the last it received (last touch)"
     )
 
 

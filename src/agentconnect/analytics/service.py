@@ -7,7 +7,7 @@ server accepted, an SMS or WhatsApp message delivered or read, a call answered �
 contacts whose e-mail bounced), `opened` (an e-mail opened by a person, not prefetched, or a
 WhatsApp message read), `clicked`, `replied`, and `converted` (the contact's lead reached
 `customer` and the campaign gets the credit: its message was the last — or, first-touch, the
-first — the contact received within the attribution window before).
+first — the contact received within the campaign's attribution window before).
 """
 
 from __future__ import annotations
@@ -85,14 +85,21 @@ def ordered(since: datetime | None, until: datetime | None) -> None:
         )
 
 
+def window_of(campaign: Any) -> timedelta:
+    """The campaign's attribution window."""
+    return timedelta(days=campaign.attribution_window_days or ATTRIBUTION_WINDOW.days)
+
+
 async def stage_contacts(
-    session: AsyncSession, company_id: uuid.UUID, campaign_id: uuid.UUID
+    session: AsyncSession, company_id: uuid.UUID, campaign_id: uuid.UUID, window: timedelta
 ) -> dict[str, int]:
     """Distinct contacts per funnel stage, as the rollups have them."""
     params = {"company": company_id, "campaign": campaign_id}
     rows = await session.execute(_STAGE_CONTACTS, params)
     counts = {kind.removeprefix("stage:"): int(contacts) for kind, contacts in rows}
-    counts["converted"], _ = await attributed(session, company_id, campaign_id, "last_touch")
+    counts["converted"], _ = await attributed(
+        session, company_id, campaign_id, "last_touch", window
+    )
     # E-mail counts as delivered when the receiving server accepted it; a bounce takes it back.
     counts["delivered"] = max(counts.get("delivered", 0) - counts.get("bounced", 0), 0)
     return counts
@@ -103,9 +110,10 @@ async def attributed(
     company_id: uuid.UUID,
     campaign_id: uuid.UUID,
     model: schemas.AttributionModel,
+    window: timedelta = ATTRIBUTION_WINDOW,
 ) -> tuple[int, Decimal]:
     """Conversions credited to the campaign under the model, and their deal value."""
-    params = {"company": company_id, "campaign": campaign_id, "window": ATTRIBUTION_WINDOW}
+    params = {"company": company_id, "campaign": campaign_id, "window": window}
     row = (await session.execute(_ATTRIBUTION[model], params)).one()
     return int(row[0]), Decimal(row[1])
 
@@ -117,8 +125,9 @@ def _rate(part: int, whole: int) -> float | None:
 async def funnel(
     session: AsyncSession, principal: Principal, campaign_id: uuid.UUID
 ) -> schemas.Funnel:
-    await get_campaign(session, principal, campaign_id)  # 404 for another company's
-    counts = await stage_contacts(session, principal.company_id, campaign_id)
+    campaign = await get_campaign(session, principal, campaign_id)  # 404: another company's
+    window = window_of(campaign)
+    counts = await stage_contacts(session, principal.company_id, campaign_id, window)
     order: list[schemas.FunnelStageName] = [
         "enrolled", "sent", "delivered", "opened", "clicked", "replied", "converted",
     ]  # fmt: skip
@@ -138,7 +147,7 @@ async def funnel(
     return schemas.Funnel(
         campaign_id=campaign_id,
         stages=stages,
-        attribution_window_days=ATTRIBUTION_WINDOW.days,
+        attribution_window_days=window.days,
     )
 
 
@@ -246,7 +255,8 @@ async def performance(
         row[0]: (int(row[1]), int(row[2])) for row in await session.execute(_CAMPAIGN_TYPES, params)
     }
     totals = _totals(figures)
-    converted, revenue = await attributed(session, principal.company_id, campaign_id, model)
+    window = window_of(campaign)
+    converted, revenue = await attributed(session, principal.company_id, campaign_id, model, window)
     cost = Decimal(campaign.cost or 0)
     by_channel = {
         channel: {
@@ -268,7 +278,7 @@ async def performance(
         roi=round(float((revenue - cost) / cost), 4) if cost else None,
         cost_per_conversion=_money(cost / converted) if converted else None,
         attribution_model=model,
-        attribution_window_days=ATTRIBUTION_WINDOW.days,
+        attribution_window_days=window.days,
         by_channel={channel: kinds for channel, kinds in by_channel.items() if kinds},
         by_step=await _by_step(session, params),
     )
@@ -405,7 +415,9 @@ async def timeseries(
     rows = (await session.execute(statement, params)).all()
     points = [schemas.SeriesPoint(bucket=row[0], value=int(row[1])) for row in rows]
     if metric == "converted":
-        points = await _conversions_into(session, principal.company_id, campaign_id, points, until)
+        points = await _conversions_into(
+            session, principal.company_id, campaign_id, points, until, window_of(campaign)
+        )
     return schemas.TimeSeries(
         campaign_id=campaign_id, metric=metric, interval=interval, timezone=tz, points=points
     )
@@ -417,9 +429,10 @@ async def _conversions_into(
     campaign_id: uuid.UUID,
     points: list[schemas.SeriesPoint],
     until: datetime,
+    window: timedelta,
 ) -> list[schemas.SeriesPoint]:
     """Conversions credited to the campaign, counted into the buckets they happened in."""
-    params = {"company": company_id, "campaign": campaign_id, "window": ATTRIBUTION_WINDOW}
+    params = {"company": company_id, "campaign": campaign_id, "window": window}
     times = sorted(row[0] for row in await session.execute(_CONVERSION_TIMES, params))
     starts = [point.bucket for point in points]
     counts = [0] * len(points)

@@ -93,6 +93,11 @@ class CampaignFields(InputSchema):
     budget: MoneyIn | None = None
     cost: MoneyIn | None = None
     currency: Currency | None = None
+    attribution_window_days: Annotated[int, Field(ge=1, le=365)] | None = Field(
+        default=None,
+        description="analytics: a conversion within this many days after a message of the "
+        "campaign may be credited to it (default 30)",
+    )
     call_flow_config: CallFlowConfig | None = Field(
         default=None,
         description="the AI agent's script for voice calls: greeting, qualification questions "
@@ -134,6 +139,7 @@ class Campaign(OutputSchema):
     cost: MoneyOut
     currency: str
     call_flow_config: dict[str, Any] | None
+    attribution_window_days: int
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None

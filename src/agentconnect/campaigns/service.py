@@ -145,6 +145,9 @@ async def create_campaign(
     return campaign
 
 
+_ACCOUNTING_FIELDS = frozenset({"attribution_window_days", "cost"})
+
+
 async def update_campaign(
     session: AsyncSession,
     principal: Principal,
@@ -153,10 +156,14 @@ async def update_campaign(
 ) -> Campaign:
     principal.require(Role.MANAGER)
     campaign = await get_campaign(session, principal, campaign_id, lock=True)
-    _refuse_if_frozen(campaign, "change it")
+    # How results are read (the attribution window, the cost spent) may change after the end;
+    # what was sent may not.
+    if data.model_fields_set - _ACCOUNTING_FIELDS:
+        _refuse_if_frozen(campaign, "change it")
     values = _settings(data)
     not_nullable = ("name", "campaign_type", "goal_type", "cost", "currency",
-                    "send_time_optimization", "target_criteria")  # fmt: skip
+                    "send_time_optimization", "target_criteria",
+                    "attribution_window_days")  # fmt: skip
     nulls = [k for k in not_nullable if k in values and values[k] is None]
     if nulls:
         raise InvalidInput(f"these fields cannot be null: {', '.join(nulls)}")
@@ -216,7 +223,8 @@ async def clone_campaign(
         column: getattr(source, column)
         for column in ("description", "campaign_type", "goal_type", "target_criteria",
                        "schedule_start", "schedule_end", "timezone", "send_time_optimization",
-                       "quiet_hours", "budget", "currency", "call_flow_config")
+                       "quiet_hours", "budget", "currency", "call_flow_config",
+                       "attribution_window_days")
     }  # fmt: skip
     clone = _campaigns(session, principal).add(
         Campaign(

@@ -76,6 +76,10 @@ class Campaign(IdMixin, TimestampMixin, TenantMixin, Base):
     cost: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     call_flow_config: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Analytics: a conversion within this many days after a message can be credited to it.
+    attribution_window_days: Mapped[int] = mapped_column(
+        Integer, default=30, server_default=text("30")
+    )
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
     )
