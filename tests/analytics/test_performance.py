@@ -3,7 +3,7 @@ attribution models, comparison, and what is refused."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -192,3 +192,25 @@ async def test_each_campaign_has_its_own_attribution_window(
     assert (thirty_days["converted"], thirty_days["revenue"]) == (1, "80.00")
     refused = await world.a.manager.patch(f"{CAMPAIGNS}/{cid}", json={"attribution_window_days": 0})
     assert refused.status_code == 422
+
+
+async def test_the_median_response_time(world: World, database: Database, app: Any) -> None:
+    people = [(await contact(world.a.admin, email=f"r{n}@x.example"))["id"] for n in range(3)]
+    cid = await _sent(world, database, app, people)
+    async with database.unit_of_work() as session:
+        sent_at = await session.scalar(
+            text("SELECT min(sent_at) FROM deliveries WHERE campaign_id = :c"), {"c": cid}
+        )
+    assert sent_at is not None
+
+    def reply(n: int, hours: int) -> dict[str, Any]:
+        return {"company_id": str(world.a.id), "campaign_id": cid, "contact_id": people[n],
+                "activity_type": "email_replied",
+                "occurred_at": (sent_at + timedelta(hours=hours)).isoformat(),
+                "metadata": {}}  # fmt: skip
+
+    # replies after 1 and 3 hours (the second reply of the first contact does not count)
+    await insert_activities(database, [reply(0, 1), reply(0, 5), reply(1, 3)])
+    body = (await world.a.agent.get(f"{CAMPAIGNS}/{cid}/performance")).json()
+    assert body["totals"]["replied"] == 2
+    assert body["response_time_median_seconds"] == 7200.0  # the median of 1 h and 3 h

@@ -114,6 +114,10 @@ class Performance(BaseModel):
     currency: str
     roi: float | None = Field(description="(revenue - cost) / cost; null when cost is zero")
     cost_per_conversion: str | None
+    response_time_median_seconds: float | None = Field(
+        description="median over the contacts who replied: from the campaign's first message to "
+        "them to their first reply; null without replies"
+    )
     attribution_model: AttributionModel
     attribution_window_days: int
     by_channel: dict[str, dict[str, dict[str, int]]] = Field(

@@ -153,6 +153,27 @@ async def funnel(
 
 # --- performance ----------------------------------------------------------------------------
 
+# From the contacts who replied (the rollups know them), each one's first reply and the
+# campaign's first message to them, through the per-contact indexes.
+_RESPONSE_TIME = text("""
+SELECT percentile_cont(0.5) WITHIN GROUP (
+           ORDER BY extract(epoch FROM r.first_reply - s.first_sent))
+FROM analytics_campaign_contacts AS c
+CROSS JOIN LATERAL (
+    SELECT min(a.occurred_at) AS first_reply FROM campaign_activities AS a
+    WHERE a.company_id = c.company_id AND a.contact_id = c.contact_id
+      AND a.campaign_id = c.campaign_id
+      AND a.activity_type IN ('email_replied', 'sms_replied', 'whatsapp_replied')
+) AS r
+CROSS JOIN LATERAL (
+    SELECT min(d.sent_at) AS first_sent FROM deliveries AS d
+    WHERE d.company_id = c.company_id AND d.contact_id = c.contact_id
+      AND d.campaign_id = c.campaign_id AND d.sent_at IS NOT NULL
+) AS s
+WHERE c.company_id = :company AND c.campaign_id = :campaign
+  AND c.activity_type = 'stage:replied' AND s.first_sent <= r.first_reply
+""")
+
 _CAMPAIGN_TYPES = text("""
 SELECT activity_type, events, contacts FROM analytics_campaign_stats
 WHERE company_id = :company AND campaign_id = :campaign
@@ -258,6 +279,7 @@ async def performance(
     window = window_of(campaign)
     converted, revenue = await attributed(session, principal.company_id, campaign_id, model, window)
     cost = Decimal(campaign.cost or 0)
+    response_time = await session.scalar(_RESPONSE_TIME, params)
     by_channel = {
         channel: {
             kind: {"events": events, "contacts": contacts}
@@ -277,6 +299,9 @@ async def performance(
         currency=campaign.currency,
         roi=round(float((revenue - cost) / cost), 4) if cost else None,
         cost_per_conversion=_money(cost / converted) if converted else None,
+        response_time_median_seconds=(
+            round(float(response_time), 1) if response_time is not None else None
+        ),
         attribution_model=model,
         attribution_window_days=window.days,
         by_channel={channel: kinds for channel, kinds in by_channel.items() if kinds},
