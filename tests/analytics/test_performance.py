@@ -94,13 +94,24 @@ async def test_performance_rates_variants_revenue_and_roi(
     assert step["totals"]["sent"] == 4
     assert sum(v["totals"]["sent"] for v in step["variants"]) == 4
     assert {v["name"] for v in step["variants"]} <= {"A", "B"}  # each contact has one
-    opened = step["ab_test"][0]
+
+
+async def test_an_ab_step_gets_the_bayesian_verdict(
+    world: World, database: Database, app: Any
+) -> None:
+    """Thirty contacts: both variants are drawn (the chance of one only is 2 in 10^9)."""
+    people = [(await contact(world.a.admin, email=f"ab{n}@x.example"))["id"] for n in range(30)]
+    cid = await _sent(world, database, app, people)
+    [step] = (await world.a.agent.get(f"{CAMPAIGNS}/{cid}/performance")).json()["by_step"]
+    assert {v["name"] for v in step["variants"]} == {"A", "B"}
+    assert sum(v["totals"]["sent"] for v in step["variants"]) == 30
     assert [v["metric"] for v in step["ab_test"]] == [
         "opened / delivered", "clicked / delivered", "replied / delivered",
     ]  # fmt: skip
-    assert opened["metric"] == "opened / delivered"
+    opened = step["ab_test"][0]
     assert opened["method"] == "bayesian_beta_binomial"
-    assert opened["winner"] is None  # four contacts are no evidence
+    assert opened["prior"] == "Beta(1, 1)"
+    assert opened["winner"] is None  # thirty contacts are no evidence
     assert "not enough data" in opened["reason"]
     assert abs(sum(arm["probability_best"] for arm in opened["arms"]) - 1) < 1e-6
 
