@@ -261,6 +261,15 @@ async def call_session(
     return found
 
 
+async def _held_session(
+    session: AsyncSession, call: CallContext, call_sid: str, now: datetime
+) -> Conversation:
+    """The call's session, locked for this callback; opened if Twilio's first request for the
+    call has not arrived yet (callbacks may come in any order)."""
+    conversation = await call_session(session, call.delivery.company_id, call_sid, lock=True)
+    return conversation or await open_session(session, call, call_sid, now)
+
+
 def _tz(call: CallContext) -> Any:
     fallback = call.campaign.timezone or call.company.default_timezone
     return timing.zone(call.contact.timezone, fallback)
@@ -396,9 +405,7 @@ async def speech(
 ) -> str:
     """The callee answered (or stayed silent) turn `answering`: the agent's next turn."""
     call_sid = form.get("CallSid", "")
-    conversation = await call_session(session, call.delivery.company_id, call_sid, lock=True)
-    if conversation is None:
-        conversation = await open_session(session, call, call_sid, now)
+    conversation = await _held_session(session, call, call_sid, now)
     details = conversation.details or {}
     if answering is not None and answering != details.get("turn") and details.get("last_twiml"):
         last: str = details["last_twiml"]
@@ -466,9 +473,7 @@ async def machine_detected(
     answered_by = form.get("AnsweredBy", "unknown")
     if not await first_time(session, call.delivery.company_id, f"{call_sid}:amd", "amd", form):
         return
-    conversation = await call_session(session, call.delivery.company_id, call_sid, lock=True)
-    if conversation is None:
-        conversation = await open_session(session, call, call_sid, now)
+    conversation = await _held_session(session, call, call_sid, now)
     conversation.details = {**(conversation.details or {}), "answered_by": answered_by}
     if answered_by in MACHINE_ANSWERS:
         # Recorded only when it was played: a call that ended meanwhile left no voicemail.
@@ -581,9 +586,7 @@ async def recording(
         session, call.delivery.company_id, f"{call_sid}:{recording_sid}", "recording", form
     ):
         return
-    conversation = await call_session(session, call.delivery.company_id, call_sid, lock=True)
-    if conversation is None:
-        conversation = await open_session(session, call, call_sid, now)
+    conversation = await _held_session(session, call, call_sid, now)
     details = dict(conversation.details or {})
     details["recordings"] = [
         *details.get("recordings", []),
