@@ -74,57 +74,42 @@ CREATE TABLE analytics_pending (
 """
 
 QUEUE_FUNCTIONS = """
+-- The one place that says what analytics count and how a queued row looks: the triggers, the
+-- backfill below and a rebuild (analytics/rollups.py) all hand their rows to it. Returns how
+-- many were queued.
+CREATE FUNCTION analytics_enqueue(activities campaign_activities[], delta smallint)
+RETURNS bigint LANGUAGE sql AS $$
+WITH queued AS (
+INSERT INTO analytics_pending (company_id, campaign_id, step_key, variant_key, activity_type,
+                               contact_id, bucket, delta)
+SELECT a.company_id, a.campaign_id,
+       coalesce(a.message_id, '00000000-0000-0000-0000-000000000000'::uuid),
+       coalesce(a.variant, ''), a.activity_type, a.contact_id,
+       date_bin('15 minutes', a.occurred_at, timestamptz '2000-01-01 00:00:00+00'), delta
+FROM unnest(activities) AS a
+WHERE a.campaign_id IS NOT NULL
+  AND NOT (a.activity_type = 'email_opened'
+           AND coalesce(a.metadata ->> 'prefetched', 'false') = 'true')
+ORDER BY a.id
+RETURNING 1
+)
+SELECT count(*) FROM queued
+$$;
 CREATE FUNCTION analytics_queue_written() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO analytics_pending (company_id, campaign_id, step_key, variant_key,
-                                   activity_type, contact_id, bucket, delta)
-    SELECT a.company_id, a.campaign_id,
-           coalesce(a.message_id, '00000000-0000-0000-0000-000000000000'::uuid),
-           coalesce(a.variant, ''), a.activity_type, a.contact_id,
-           date_bin('15 minutes', a.occurred_at, timestamptz '2000-01-01 00:00:00+00'), 1
-    FROM written AS a
-    WHERE a.campaign_id IS NOT NULL
-      AND NOT (a.activity_type = 'email_opened'
-               AND coalesce(a.metadata ->> 'prefetched', 'false') = 'true');
+    PERFORM analytics_enqueue(ARRAY(SELECT w::campaign_activities FROM written AS w), 1::smallint);
     RETURN NULL;
 END $$;
 CREATE FUNCTION analytics_queue_removed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO analytics_pending (company_id, campaign_id, step_key, variant_key,
-                                   activity_type, contact_id, bucket, delta)
-    SELECT a.company_id, a.campaign_id,
-           coalesce(a.message_id, '00000000-0000-0000-0000-000000000000'::uuid),
-           coalesce(a.variant, ''), a.activity_type, a.contact_id,
-           date_bin('15 minutes', a.occurred_at, timestamptz '2000-01-01 00:00:00+00'), -1
-    FROM removed AS a
-    WHERE a.campaign_id IS NOT NULL
-      AND NOT (a.activity_type = 'email_opened'
-               AND coalesce(a.metadata ->> 'prefetched', 'false') = 'true');
+    PERFORM analytics_enqueue(ARRAY(SELECT r::campaign_activities FROM removed AS r), -1::smallint);
     RETURN NULL;
 END $$;
 CREATE FUNCTION analytics_queue_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     -- what the rows were comes out, what they are goes in (removals first: ids keep order)
-    INSERT INTO analytics_pending (company_id, campaign_id, step_key, variant_key,
-                                   activity_type, contact_id, bucket, delta)
-    SELECT a.company_id, a.campaign_id,
-           coalesce(a.message_id, '00000000-0000-0000-0000-000000000000'::uuid),
-           coalesce(a.variant, ''), a.activity_type, a.contact_id,
-           date_bin('15 minutes', a.occurred_at, timestamptz '2000-01-01 00:00:00+00'), -1
-    FROM removed AS a
-    WHERE a.campaign_id IS NOT NULL
-      AND NOT (a.activity_type = 'email_opened'
-               AND coalesce(a.metadata ->> 'prefetched', 'false') = 'true');
-    INSERT INTO analytics_pending (company_id, campaign_id, step_key, variant_key,
-                                   activity_type, contact_id, bucket, delta)
-    SELECT a.company_id, a.campaign_id,
-           coalesce(a.message_id, '00000000-0000-0000-0000-000000000000'::uuid),
-           coalesce(a.variant, ''), a.activity_type, a.contact_id,
-           date_bin('15 minutes', a.occurred_at, timestamptz '2000-01-01 00:00:00+00'), 1
-    FROM written AS a
-    WHERE a.campaign_id IS NOT NULL
-      AND NOT (a.activity_type = 'email_opened'
-               AND coalesce(a.metadata ->> 'prefetched', 'false') = 'true');
+    PERFORM analytics_enqueue(ARRAY(SELECT r::campaign_activities FROM removed AS r), -1::smallint);
+    PERFORM analytics_enqueue(ARRAY(SELECT w::campaign_activities FROM written AS w), 1::smallint);
     RETURN NULL;
 END $$;
 CREATE TRIGGER analytics_after_insert AFTER INSERT ON campaign_activities
@@ -310,17 +295,19 @@ END $$
 
 # Activities written before this migration: queued once, folded by the worker.
 BACKFILL = """
-INSERT INTO analytics_pending (company_id, campaign_id, step_key, variant_key, activity_type,
-                               contact_id, bucket, delta)
-SELECT a.company_id, a.campaign_id,
-       coalesce(a.message_id, '00000000-0000-0000-0000-000000000000'::uuid),
-       coalesce(a.variant, ''), a.activity_type, a.contact_id,
-       date_bin('15 minutes', a.occurred_at, timestamptz '2000-01-01 00:00:00+00'), 1
-FROM campaign_activities AS a
-WHERE a.campaign_id IS NOT NULL
-  AND NOT (a.activity_type = 'email_opened'
-           AND coalesce(a.metadata ->> 'prefetched', 'false') = 'true')
-ORDER BY a.id
+DO $$
+DECLARE
+    batch campaign_activities[];
+    last_id uuid := '00000000-0000-0000-0000-000000000000';
+BEGIN
+    LOOP
+        batch := ARRAY(SELECT a FROM campaign_activities AS a WHERE a.id > last_id
+                       ORDER BY a.id LIMIT 50000);
+        EXIT WHEN cardinality(batch) = 0;
+        PERFORM analytics_enqueue(batch, 1::smallint);
+        last_id := batch[cardinality(batch)].id;
+    END LOOP;
+END $$
 """
 
 DROP_TRIGGERS = """
@@ -330,6 +317,7 @@ DROP TRIGGER IF EXISTS analytics_after_update ON campaign_activities;
 DROP FUNCTION IF EXISTS analytics_queue_written();
 DROP FUNCTION IF EXISTS analytics_queue_removed();
 DROP FUNCTION IF EXISTS analytics_queue_changed();
+DROP FUNCTION IF EXISTS analytics_enqueue(campaign_activities[], smallint);
 DROP FUNCTION IF EXISTS analytics_fold(integer);
 DROP TABLE IF EXISTS analytics_pending;
 DROP FUNCTION IF EXISTS analytics_stages(varchar);

@@ -34,7 +34,6 @@ _WHERE = """
     AND NOT (a.activity_type = 'email_opened'
              AND coalesce(a.metadata ->> 'prefetched', 'false') = 'true')
 """
-_COUNTED = f"FROM campaign_activities AS a WHERE {_WHERE}"
 _STEP = "coalesce(a.message_id, '00000000-0000-0000-0000-000000000000'::uuid)"
 # Every counted activity, and once more as each funnel stage it counts for (`stage:<name>`).
 _COUNTED_WITH_STAGES = f"""
@@ -108,6 +107,17 @@ async def _fold_batch(session: AsyncSession, batch: int) -> int:
     return int(await session.scalar(text("SELECT analytics_fold(:batch)"), {"batch": batch}) or 0)
 
 
+_ENQUEUE_BATCH = text(f"""
+WITH batch AS (
+    SELECT a FROM campaign_activities AS a
+    WHERE a.company_id = ANY(:companies) AND a.id > :last
+    ORDER BY a.id LIMIT {_BATCH}
+)
+SELECT analytics_enqueue(ARRAY(SELECT b.a FROM batch AS b), CAST(1 AS smallint)) AS queued,
+       (SELECT max(CAST((b.a).id AS text)) FROM batch AS b) AS last
+""")  # noqa: S608 - a constant
+
+
 async def rebuild(session: AsyncSession, company_ids: Sequence[uuid.UUID]) -> int:
     """Forget the companies' rollups and count their activities again; returns how many
     activities were counted."""
@@ -120,21 +130,15 @@ async def rebuild(session: AsyncSession, company_ids: Sequence[uuid.UUID]) -> in
             text(f"DELETE FROM {table} WHERE company_id = ANY(:companies)"),  # noqa: S608
             params,
         )
-    queued = await session.execute(
-        text(f"""
-        INSERT INTO analytics_pending (company_id, campaign_id, step_key, variant_key,
-                                       activity_type, contact_id, bucket, delta)
-        SELECT a.company_id, a.campaign_id, {_STEP}, coalesce(a.variant, ''),
-               a.activity_type, a.contact_id,
-               date_bin('15 minutes', a.occurred_at, timestamptz '2000-01-01 00:00:00+00'), 1
-        {_COUNTED}
-        ORDER BY a.id
-        """),
-        params,
-    )
-    while await _fold_batch(session, _BATCH) == _BATCH:
-        pass
-    return int(getattr(queued, "rowcount", 0) or 0)
+    queued, last = 0, uuid.UUID(int=0)
+    while True:  # queued as the triggers queue them (`analytics_enqueue`), a batch at a time
+        row = (await session.execute(_ENQUEUE_BATCH, {**params, "last": last})).one()
+        if row.last is None:
+            break
+        queued, last = queued + int(row.queued), uuid.UUID(row.last)
+        while await _fold_batch(session, _BATCH) == _BATCH:
+            pass
+    return queued
 
 
 async def differences(session: AsyncSession, company_ids: Sequence[uuid.UUID]) -> list[Difference]:
