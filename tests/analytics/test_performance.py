@@ -225,3 +225,51 @@ async def test_the_median_response_time(world: World, database: Database, app: A
     body = (await world.a.agent.get(f"{CAMPAIGNS}/{cid}/performance")).json()
     assert body["totals"]["replied"] == 2
     assert body["response_time_median_seconds"] == 7200.0  # the median of 1 h and 3 h
+
+
+async def test_compare_answers_what_each_campaign_answers_alone(
+    world: World, database: Database, app: Any
+) -> None:
+    """The comparison reads all campaigns at once; each keeps its own window, steps, variants,
+    replies and revenue, exactly as its own performance endpoint has them."""
+    people = [(await contact(world.a.admin, email=f"c{n}@x.example"))["id"] for n in range(4)]
+    short = await _sent(world, database, app, people[:2], attribution_window_days=5)
+    long = await _sent(world, database, app, people[2:], cost="50.00")
+    async with database.unit_of_work() as session:  # both campaigns wrote ten days ago
+        await session.execute(
+            text(
+                "UPDATE deliveries SET sent_at = now() - interval '10 days'"
+                " WHERE campaign_id IN (:s, :l)"
+            ),
+            {"s": short, "l": long},
+        )
+    for person in (people[0], people[2]):
+        lead = await world.a.manager.post(
+            "/api/v1/leads", json={"contact_id": person, "title": "Deal", "deal_value": "70.00"}
+        )
+        won = await world.a.manager.put(
+            f"/api/v1/leads/{lead.json()['id']}/stage", json={"stage": "customer"}
+        )
+        assert won.status_code == 200
+    now = datetime.now(UTC).isoformat()
+    await insert_activities(
+        database,
+        [
+            {"company_id": str(world.a.id), "campaign_id": cid, "contact_id": person,
+             "activity_type": "email_replied", "occurred_at": now, "metadata": {}}
+            for cid, person in ((short, people[1]), (long, people[3]))
+        ],
+    )  # fmt: skip
+    alone = [
+        (await world.a.agent.get(f"{CAMPAIGNS}/{cid}/performance")).json() for cid in (long, short)
+    ]
+    compared = await world.a.agent.post(
+        f"{CAMPAIGNS}/analytics/compare", json={"campaign_ids": [long, short, long]}
+    )
+    assert compared.status_code == 200, compared.text
+    assert compared.json()["campaigns"] == alone  # asked order, repeated id once
+    # the 30-day campaign gets its conversion, the 5-day one is too late for its own
+    assert [(c["converted"], c["revenue"]) for c in alone] == [(1, "70.00"), (0, "0.00")]
+    for answer in alone:  # the reply names no step: it gets a row of its own
+        assert answer["totals"]["replied"] == 1
+        assert [step["step_id"] is None for step in answer["by_step"]] == [False, True]

@@ -273,6 +273,10 @@ def titles(response: Any) -> list[str]:
             {"Small deal", "Big deal", "Mid deal", "Won deal", "Valueless"},
         ),
         ({"qualification_status": "qualified"}, set()),
+        (
+            {"qualification_status": ["qualified", "pending"], "stage": ["lead", "sql"]},
+            {"Small deal", "Mid deal"},
+        ),
     ],
 )
 async def test_list_filters(

@@ -108,11 +108,9 @@ async def compare_campaigns(
     """The performance figures of up to 20 campaigns side by side, in the order asked. A
     campaign of another company (or none) is `404`."""
     await rollups.fold(request.app.state.database)
+    campaign_ids = list(dict.fromkeys(body.campaign_ids))
     return analytics_schemas.Comparison(
-        campaigns=[
-            await analytics.performance(session, principal, campaign_id, body.attribution)
-            for campaign_id in dict.fromkeys(body.campaign_ids)
-        ]
+        campaigns=await analytics.performances(session, principal, campaign_ids, body.attribution)
     )
 
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import literal
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql.psycopg import PGDialectAsync_psycopg
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ClauseElement
+
+_DIALECT = PGDialectAsync_psycopg()  # type: ignore[no-untyped-call]
 
 
 def uuid_array(values: Sequence[uuid.UUID]) -> Any:
@@ -20,3 +25,33 @@ def like_pattern(text: str) -> str:
     (use with escape='\\\\')."""
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+class DriverStatement:
+    """A statement compiled once to psycopg's SQL and run on the session's own connection, in
+    its transaction, without SQLAlchemy's per-execution work (parameter processing, result
+    metadata, row objects): about a millisecond less per call on the hottest reads.
+
+    Only for statements whose parameters and columns psycopg converts itself (uuid, text,
+    numbers, JSON, timestamps; enums arrive as their text). Expanding `IN` parameters cannot
+    be compiled once: use `= ANY(array)` instead.
+    """
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=_DIALECT)
+        self.sql = str(compiled)
+        if "POSTCOMPILE" in self.sql:
+            raise ValueError("an expanding IN cannot be compiled once: use = ANY(array)")
+        # Values fixed in the statement itself (literals) travel with every call.
+        self.constants = {
+            name: value for name, value in compiled.params.items() if value is not None
+        }
+
+    async def rows(self, session: AsyncSession, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None  # a checked-out connection always has one
+        async with driver.cursor() as cursor:
+            await cursor.execute(self.sql, {**self.constants, **params})
+            rows: list[tuple[Any, ...]] = await cursor.fetchall()
+            return rows

@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Text,
     and_,
+    any_,
     bindparam,
     func,
     literal,
@@ -23,11 +25,11 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.orm import contains_eager
 
 from agentconnect.kit.sorting import order_by
-from agentconnect.kit.sql import like_pattern, uuid_array
+from agentconnect.kit.sql import DriverStatement, like_pattern, uuid_array
 from agentconnect.models import (
     OPEN_LEAD_STAGES,
     AssignmentCursor,
@@ -108,16 +110,22 @@ SORTABLE = {
     "title": Lead.title,
 }
 
+_TEXTS = ARRAY(Text)
 # The list filters as bound parameters, by name, in a fixed order: a page statement depends only
 # on which filters are present (its shape), so one statement object serves every request of
 # that shape (page_statement), values travel as parameters.
 _BOUND_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
-    "stages": lambda: Lead.stage.in_(bindparam("stages", expanding=True)),
-    "open_only": lambda: Lead.stage.in_(OPEN_LEAD_STAGES),
+    # One value is `=`, so an index can deliver the rows in score order; several are `ANY`.
+    "stage": lambda: Lead.stage == bindparam("stage"),
+    "stages": lambda: Lead.stage == any_(bindparam("stages", type_=_TEXTS)),
+    "open_only": lambda: Lead.stage == any_(literal(list(map(str, OPEN_LEAD_STAGES)), _TEXTS)),
     "assigned_to": lambda: Lead.assigned_to == bindparam("assigned_to"),
     "unassigned_only": lambda: Lead.assigned_to.is_(None),
-    "qualification_status": lambda: Lead.qualification_status.in_(
-        bindparam("qualification_status", expanding=True)
+    "one_qualification_status": lambda: (
+        Lead.qualification_status == bindparam("one_qualification_status")
+    ),
+    "qualification_status": lambda: (
+        Lead.qualification_status == any_(bindparam("qualification_status", type_=_TEXTS))
     ),
     "min_score": lambda: Lead.score >= bindparam("min_score"),
     "max_score": lambda: Lead.score <= bindparam("max_score"),
@@ -133,11 +141,13 @@ _BOUND_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
 def filter_shape(filters: LeadFilters) -> tuple[tuple[str, ...], dict[str, Any]]:
     """Which filters are set, and their values as the bound parameters of page_statement."""
     values: dict[str, Any] = {
-        "stages": list(filters.stages) or None,
+        **_one_or_many("stage", "stages", filters.stages),
         "open_only": filters.open_only or None,
         "assigned_to": filters.assigned_to,
         "unassigned_only": filters.unassigned_only or None,
-        "qualification_status": list(filters.qualification_status) or None,
+        **_one_or_many(
+            "one_qualification_status", "qualification_status", filters.qualification_status
+        ),
         "min_score": filters.min_score,
         "max_score": filters.max_score,
         "min_value": filters.min_value,
@@ -151,20 +161,26 @@ def filter_shape(filters: LeadFilters) -> tuple[tuple[str, ...], dict[str, Any]]
 _FLAGS = ("open_only", "unassigned_only")
 
 
+def _one_or_many(one: str, many: str, values: Sequence[str]) -> dict[str, Any]:
+    """The value under `one` when there is one, the list under `many` when there are more."""
+    texts = [str(value) for value in values]
+    return {one: texts[0] if len(texts) == 1 else None, many: texts if len(texts) > 1 else None}
+
+
 @functools.lru_cache(maxsize=256)
 def page_statement(
     shape: tuple[str, ...], sort: str, default_sort: str, lead_columns: tuple[Any, ...]
-) -> Select[Any]:
+) -> DriverStatement:
     """A page of leads with their contact's summary and, as an uncorrelated subquery computed
-    once, the filtered total: one round trip. Built once per shape and sort and reused, so a
-    request pays for neither building the statement nor its cache key. Every parameter,
+    once, the filtered total: one round trip. Built and compiled once per shape and sort, so a
+    request pays for neither building the statement nor its compilation. Every parameter,
     `company_id` first, is bound at execution."""
     company = bindparam("company_id", type_=UUID(as_uuid=True))
     clauses = [_BOUND_FILTERS[name]() for name in shape]
     total = select(func.count()).select_from(Lead).where(Lead.company_id == company, *clauses)
     if "q" in shape:
         total = total.join(Lead.contact).where(Contact.company_id == company)
-    return (
+    return DriverStatement(
         select(*lead_columns, *CONTACT_SUMMARY, total.scalar_subquery())
         .join(Lead.contact)
         .where(Lead.company_id == company, Contact.company_id == company, *clauses)

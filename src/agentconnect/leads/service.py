@@ -85,7 +85,7 @@ async def list_leads(
     shape, values = filter_shape(filters)
     stmt = page_statement(shape, sort or default_sort, default_sort, _ANSWER_COLUMNS)
     params = {**values, "company_id": principal.company_id, "limit": limit, "offset": offset}
-    rows = (await session.execute(stmt, params)).all()
+    rows = await stmt.rows(session, params)
     if not rows:
         # Past the end of the list the page is empty, and so would be its total.
         return [], await leads.count_filtered(filters) if offset else 0
