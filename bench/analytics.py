@@ -83,8 +83,12 @@ from typing import Any
 
 import httpx
 import psycopg
+from psycopg.types.json import Jsonb
+from sqlalchemy.engine import make_url
 
 from agentconnect.auth.secrets import new_api_key
+from agentconnect.db import plain_url
+from agentconnect.migrations_runner import upgrade
 from bench.common import (
     BenchmarkFailed,
     load_average,
@@ -875,6 +879,15 @@ def render(
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.reuse:  # the data of an earlier --keep-database run, migrated to head
+        url = (
+            make_url(plain_url(args.database_url))
+            .set(database=args.database_name)
+            .render_as_string(hide_password=False)
+        )
+        upgrade(url)
+        measure(url, load_dataset(url), args)
+        return
     with scratch_database(args.database_url, args.database_name, keep=args.keep_database) as url:
         say(
             f"generating ~{args.activities:,} activities over {args.campaigns} campaigns,"
@@ -885,35 +898,81 @@ def run(args: argparse.Namespace) -> None:
             f"generated {data.activities:,} activities in {data.generation_s:.1f} s;"
             f" folded in {data.fold_s:.1f} s"
         )
-        key = create_api_key(url, data.company_id)
-        compared = data.campaigns[: args.compare]
-        environment = {"postgres": server_version(url), "load_before": load_average()}
-        real: dict[str, Timing] = {}
-        with (
-            app_server(url) as server,
-            httpx.Client(
-                base_url=server.base_url,
-                headers={"Authorization": f"Bearer {key}"},
-                timeout=120,
-            ) as client,
-        ):
-            calls = http_calls(client, data, compared)
-            answers = {name: call() for name, call in calls.items()}
-            say("checking the answers against the raw log ...")
-            check(url, data, compared, answers)
-            for name, call in calls.items():
-                say(f"real {name}: {args.warmup} + {args.requests} requests ...")
-                real[name] = timed(call, args.warmup, args.requests)
-        bare: dict[str, Timing] = {}
-        with psycopg.connect(url, autocommit=True) as conn:
-            for name, call in bare_calls(conn, data, compared).items():
-                say(f"bare {name}: {args.warmup} + {args.requests} runs ...")
-                bare[name] = timed(call, args.warmup, args.requests)
-        environment["load_after"] = load_average()
-        print(render(args, data, real, bare, environment))
-        if args.explain:
-            print()
-            print(explain(url, data))
+        save_dataset(url, data)
+        measure(url, data, args)
+
+
+def save_dataset(url: str, data: Dataset) -> None:
+    """What the generation produced, kept in the database for a later --reuse."""
+    saved = {
+        **{name: getattr(data, name) for name in _SAVED},
+        "company_id": str(data.company_id),
+        "campaigns": [str(c) for c in data.campaigns],
+        "revenue": str(data.revenue),
+        "started_at": data.started_at.isoformat(),
+    }
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_dataset (data jsonb NOT NULL)")
+        conn.execute("TRUNCATE bench_dataset")
+        conn.execute("INSERT INTO bench_dataset VALUES (%s)", (Jsonb(saved),))
+
+
+def load_dataset(url: str) -> Dataset:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT data FROM bench_dataset").fetchone()
+    if row is None:
+        raise BenchmarkFailed("--reuse: the database holds no dataset of an earlier run")
+    saved = row[0]
+    return Dataset(
+        company_id=uuid.UUID(saved["company_id"]),
+        campaigns=[uuid.UUID(c) for c in saved["campaigns"]],
+        revenue=Decimal(saved["revenue"]),
+        started_at=datetime.fromisoformat(saved["started_at"]),
+        **{name: saved[name] for name in _SAVED},
+    )
+
+
+_SAVED = (
+    "activities",
+    "measured_activities",
+    "enrollments",
+    "customers",
+    "seconds",
+    "fold_s",
+    "folded",
+)
+
+
+def measure(url: str, data: Dataset, args: argparse.Namespace) -> None:
+    key = create_api_key(url, data.company_id)
+    compared = data.campaigns[: args.compare]
+    environment = {"postgres": server_version(url), "load_before": load_average()}
+    real: dict[str, Timing] = {}
+    with (
+        app_server(url) as server,
+        httpx.Client(
+            base_url=server.base_url,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=120,
+        ) as client,
+    ):
+        calls = http_calls(client, data, compared)
+        answers = {name: call() for name, call in calls.items()}
+        say("checking the answers against the raw log ...")
+        check(url, data, compared, answers)
+        for name, call in calls.items():
+            say(f"real {name}: {args.warmup} + {args.requests} requests ...")
+            real[name] = timed(call, args.warmup, args.requests)
+    bare: dict[str, Timing] = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name, call in bare_calls(conn, data, compared).items():
+            say(f"bare {name}: {args.warmup} + {args.requests} runs ...")
+            bare[name] = timed(call, args.warmup, args.requests)
+    environment["load_after"] = load_average()
+    print(render(args, data, real, bare, environment))
+    if args.explain:
+        print()
+        print(explain(url, data))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -931,6 +990,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--database-url", default=DEFAULT_SERVER, help="server to use")
     parser.add_argument("--database-name", default=SCRATCH_DATABASE, help="scratch database")
     parser.add_argument("--keep-database", action="store_true", help="do not drop it at the end")
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure the data a --keep-database run left"
+    )
     args = parser.parse_args(argv)
     if not 10_000 <= args.activities <= 100_000_000:
         parser.error("--activities must be 10,000 to 100,000,000")

@@ -332,3 +332,12 @@ def test_a_probability_is_never_shown_as_reaching_a_threshold_it_misses() -> Non
 def test_bad_input_is_refused(arms: list[Arm], options: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         compare(arms, **options)  # type: ignore[arg-type]
+
+
+def test_a_verdict_asked_again_is_the_same_and_the_callers_own() -> None:
+    arms = [Arm("A", 120, 1000), Arm("B", 90, 1000)]
+    first = compare(arms)
+    first.arms.clear()  # what one caller does to its answer ...
+    again = compare(list(arms))
+    assert [arm.name for arm in again.arms] == ["A", "B"]  # ... does not reach the next one
+    assert again == compare(arms) and again.winner == "A"

@@ -24,8 +24,9 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_FLOOR, Decimal
+from functools import lru_cache
 from itertools import accumulate, pairwise
 
 METHOD = "bayesian_beta_binomial"
@@ -372,6 +373,14 @@ def compare(
 ) -> Verdict:
     """The A/B verdict for one metric. unit names the trials in the reason ("deliveries")."""
     _check(arms, threshold, min_trials)
+    # A verdict costs about a millisecond and depends on nothing but its figures, which change
+    # only when new activities are folded: dashboards asking again get the one computed before.
+    verdict = _verdict(tuple(arms), threshold, min_trials, unit)
+    return replace(verdict, arms=list(verdict.arms))  # the caller's list is its own
+
+
+@lru_cache(maxsize=4096)
+def _verdict(arms: tuple[Arm, ...], threshold: float, min_trials: int, unit: str) -> Verdict:
     with_data = [arm for arm in arms if arm.trials > 0]
     probabilities: dict[str, float] = {}
     intervals: dict[str, tuple[float, float]] = {}

@@ -27,6 +27,7 @@ from agentconnect.auth.principal import Principal
 from agentconnect.campaigns.service import get_campaign
 from agentconnect.delivery import timing
 from agentconnect.errors import InvalidInput, NotFound
+from agentconnect.models.campaigns import REPLY_TYPES_SQL
 
 ATTRIBUTION_WINDOW = timedelta(days=30)
 
@@ -170,27 +171,25 @@ async def funnel(
 
 # --- performance ----------------------------------------------------------------------------
 
-# From the contacts who replied (the rollups know them), each one's first reply and the
-# campaign's first message to them, through the per-contact indexes.
-_RESPONSE_TIME = text("""
-SELECT c.campaign_id, percentile_cont(0.5) WITHIN GROUP (
+# Each contact's first reply, from the index of replies (ix_campaign_activities_replies, read
+# in its order: index-only, one group per contact), and the campaign's first message to them.
+_RESPONSE_TIME = text(f"""
+SELECT r.campaign_id, percentile_cont(0.5) WITHIN GROUP (
            ORDER BY extract(epoch FROM r.first_reply - s.first_sent))
-FROM analytics_campaign_contacts AS c
-CROSS JOIN LATERAL (
-    SELECT min(a.occurred_at) AS first_reply FROM campaign_activities AS a
-    WHERE a.company_id = c.company_id AND a.contact_id = c.contact_id
-      AND a.campaign_id = c.campaign_id
-      AND a.activity_type IN ('email_replied', 'sms_replied', 'whatsapp_replied')
+FROM (
+    SELECT a.campaign_id, a.contact_id, min(a.occurred_at) AS first_reply
+    FROM campaign_activities AS a
+    WHERE a.company_id = :company AND a.campaign_id = ANY(:campaigns) AND a.{REPLY_TYPES_SQL}
+    GROUP BY a.campaign_id, a.contact_id
 ) AS r
 CROSS JOIN LATERAL (
     SELECT min(d.sent_at) AS first_sent FROM deliveries AS d
-    WHERE d.company_id = c.company_id AND d.contact_id = c.contact_id
-      AND d.campaign_id = c.campaign_id AND d.sent_at IS NOT NULL
+    WHERE d.company_id = :company AND d.contact_id = r.contact_id
+      AND d.campaign_id = r.campaign_id AND d.sent_at IS NOT NULL
 ) AS s
-WHERE c.company_id = :company AND c.campaign_id = ANY(:campaigns)
-  AND c.activity_type = 'stage:replied' AND s.first_sent <= r.first_reply
-GROUP BY c.campaign_id
-""")
+WHERE s.first_sent <= r.first_reply
+GROUP BY r.campaign_id
+""")  # noqa: S608 - a constant: the predicate of ix_campaign_activities_replies
 
 _CAMPAIGNS = text("""
 SELECT id, cost, currency, attribution_window_days FROM campaigns

@@ -12,7 +12,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKeyConstraint, Identity, SmallInteger, String
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKeyConstraint,
+    Identity,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -60,12 +68,18 @@ class AnalyticsTimeline(Base):
     even those 30 or 45 minutes off the hour, are whole sums of buckets): activities."""
 
     __tablename__ = "analytics_timeline"
-    __table_args__ = (_campaign_key(),)
+    __table_args__ = (
+        _campaign_key(),
+        # A series is an index-only scan of one campaign's entries (migration 0014).
+        PrimaryKeyConstraint(
+            "campaign_id", "activity_type", "bucket", postgresql_include=["company_id", "events"]
+        ),
+    )
 
     company_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    activity_type: Mapped[str] = mapped_column(String(32), primary_key=True)
-    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    activity_type: Mapped[str] = mapped_column(String(32))
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     events: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
