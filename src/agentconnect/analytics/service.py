@@ -24,18 +24,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentconnect.analytics import abtest, schemas
 from agentconnect.auth.principal import Principal
-from agentconnect.campaigns.service import get_campaign
 from agentconnect.delivery import timing
 from agentconnect.errors import InvalidInput, NotFound
+from agentconnect.kit.sql import DriverStatement
 from agentconnect.models.campaigns import REPLY_TYPES_SQL
 
 ATTRIBUTION_WINDOW = timedelta(days=30)
 
-_STAGE_CONTACTS = text("""
+_STAGE_CONTACTS = DriverStatement(
+    text("""
 SELECT activity_type, contacts FROM analytics_campaign_stats
 WHERE company_id = :company AND campaign_id = :campaign
   AND (activity_type = 'enrolled' OR activity_type LIKE 'stage:%')
 """)
+)
 
 # A conversion is a lead's first move to `customer`. It is credited to the campaign whose
 # message to the contact came last (last touch) or first (first touch) among those sent within
@@ -61,17 +63,21 @@ WITH conversions AS (
 )
 """
 _ATTRIBUTION = {
-    model: text(
-        _CREDITED.format(order=order)
-        + "SELECT campaign_id, count(DISTINCT contact_id), coalesce(sum(deal_value), 0) "
-        "FROM credited WHERE campaign_id = ANY(:campaigns) GROUP BY campaign_id"
+    model: DriverStatement(
+        text(
+            _CREDITED.format(order=order)
+            + "SELECT campaign_id, count(DISTINCT contact_id), coalesce(sum(deal_value), 0) "
+            "FROM credited WHERE campaign_id = ANY(:campaigns) GROUP BY campaign_id"
+        )
     )
     for model, order in (("last_touch", "DESC"), ("first_touch", "ASC"))
 }
 # When each conversion credited to the campaign (last touch) happened.
-_CONVERSION_TIMES = text(
-    _CREDITED.format(order="DESC")  # noqa: S608 - fixed SQL, values bound
-    + "SELECT changed_at FROM credited WHERE campaign_id = :campaign"
+_CONVERSION_TIMES = DriverStatement(
+    text(
+        _CREDITED.format(order="DESC")  # noqa: S608 - fixed SQL, values bound
+        + "SELECT changed_at FROM credited WHERE campaign_id = :campaign"
+    )
 )
 
 
@@ -86,6 +92,31 @@ def ordered(since: datetime | None, until: datetime | None) -> None:
         )
 
 
+# What analytics need of campaigns, with the company's time zone, in one round trip.
+_CAMPAIGN_FACTS = DriverStatement(
+    text("""
+SELECT c.id, c.cost, c.currency, c.attribution_window_days, c.timezone, c.started_at,
+       c.created_at, co.default_timezone AS company_timezone
+FROM campaigns AS c JOIN companies AS co ON co.id = c.company_id
+WHERE c.company_id = :company AND c.id = ANY(:campaigns)
+"""),
+    named=True,
+)
+
+
+async def campaign_facts(
+    session: AsyncSession, principal: Principal, campaign_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    """Each campaign's analytics facts by id; NotFound for the first one that is not the
+    principal's company's (or does not exist)."""
+    params = {"company": principal.company_id, "campaigns": campaign_ids}
+    facts = {row.id: row for row in await _CAMPAIGN_FACTS.rows(session, params)}
+    for campaign_id in campaign_ids:
+        if campaign_id not in facts:
+            raise NotFound(f"campaign {campaign_id} not found")
+    return facts
+
+
 def window_of(campaign: Any) -> timedelta:
     """The campaign's attribution window."""
     return timedelta(days=campaign.attribution_window_days or ATTRIBUTION_WINDOW.days)
@@ -96,7 +127,7 @@ async def stage_contacts(
 ) -> dict[str, int]:
     """Distinct contacts per funnel stage, as the rollups have them."""
     params = {"company": company_id, "campaign": campaign_id}
-    rows = await session.execute(_STAGE_CONTACTS, params)
+    rows = await _STAGE_CONTACTS.rows(session, params)
     counts = {kind.removeprefix("stage:"): int(contacts) for kind, contacts in rows}
     counts["converted"], _ = await attributed(
         session, company_id, campaign_id, "last_touch", window
@@ -131,7 +162,7 @@ async def attributed_many(
     credited = dict.fromkeys(windows, (0, Decimal(0)))
     for window, ids in by_window.items():
         params = {"company": company_id, "campaigns": ids, "window": window}
-        for campaign_id, contacts, value in await session.execute(_ATTRIBUTION[model], params):
+        for campaign_id, contacts, value in await _ATTRIBUTION[model].rows(session, params):
             credited[campaign_id] = (int(contacts), Decimal(value))
     return credited
 
@@ -143,7 +174,7 @@ def _rate(part: int, whole: int) -> float | None:
 async def funnel(
     session: AsyncSession, principal: Principal, campaign_id: uuid.UUID
 ) -> schemas.Funnel:
-    campaign = await get_campaign(session, principal, campaign_id)  # 404: another company's
+    campaign = (await campaign_facts(session, principal, [campaign_id]))[campaign_id]
     window = window_of(campaign)
     counts = await stage_contacts(session, principal.company_id, campaign_id, window)
     order: list[schemas.FunnelStageName] = [
@@ -173,7 +204,8 @@ async def funnel(
 
 # Each contact's first reply, from the index of replies (ix_campaign_activities_replies, read
 # in its order: index-only, one group per contact), and the campaign's first message to them.
-_RESPONSE_TIME = text(f"""
+_RESPONSE_TIME = DriverStatement(
+    text(f"""
 SELECT r.campaign_id, percentile_cont(0.5) WITHIN GROUP (
            ORDER BY extract(epoch FROM r.first_reply - s.first_sent))
 FROM (
@@ -189,25 +221,28 @@ CROSS JOIN LATERAL (
 ) AS s
 WHERE s.first_sent <= r.first_reply
 GROUP BY r.campaign_id
-""")  # noqa: S608 - a constant: the predicate of ix_campaign_activities_replies
+"""),  # noqa: S608 - a constant: the predicate of ix_campaign_activities_replies
+)
 
-_CAMPAIGNS = text("""
-SELECT id, cost, currency, attribution_window_days FROM campaigns
-WHERE company_id = :company AND id = ANY(:campaigns)
-""")
-_CAMPAIGN_TYPES = text("""
+_CAMPAIGN_TYPES = DriverStatement(
+    text("""
 SELECT campaign_id, activity_type, events, contacts FROM analytics_campaign_stats
 WHERE company_id = :company AND campaign_id = ANY(:campaigns)
 """)
-_STEP_TYPES = text("""
+)
+_STEP_TYPES = DriverStatement(
+    text("""
 SELECT s.campaign_id, s.step_key, s.variant_key, s.activity_type, s.events, s.contacts
 FROM analytics_step_stats AS s
 WHERE s.company_id = :company AND s.campaign_id = ANY(:campaigns)
 """)
-_STEPS = text("""
+)
+_STEPS = DriverStatement(
+    text("""
 SELECT campaign_id, id, sequence_order, message_type FROM campaign_messages
 WHERE company_id = :company AND campaign_id = ANY(:campaigns)
 """)
+)
 _CHANNEL_PREFIXES = {
     "email": ("email_",),
     "sms": ("sms_",),
@@ -304,17 +339,14 @@ async def performances(
     """The performance of each campaign, in the order given: every statement reads all of
     them at once, so twenty campaigns cost about what one does."""
     params = {"company": principal.company_id, "campaigns": campaign_ids}
-    campaigns = {row[0]: row for row in await session.execute(_CAMPAIGNS, params)}
-    for campaign_id in campaign_ids:
-        if campaign_id not in campaigns:  # none, or another company's
-            raise NotFound(f"campaign {campaign_id} not found")
+    campaigns = await campaign_facts(session, principal, campaign_ids)
     figures: dict[uuid.UUID, Figures] = defaultdict(dict)
-    for campaign_id, kind, events, contacts in await session.execute(_CAMPAIGN_TYPES, params):
+    for campaign_id, kind, events, contacts in await _CAMPAIGN_TYPES.rows(session, params):
         figures[campaign_id][kind] = (int(events), int(contacts))
     windows = {campaign_id: window_of(row) for campaign_id, row in campaigns.items()}
     credited = await attributed_many(session, principal.company_id, windows, model)
     response_times: dict[uuid.UUID, float] = {
-        row[0]: row[1] for row in await session.execute(_RESPONSE_TIME, params)
+        row[0]: row[1] for row in await _RESPONSE_TIME.rows(session, params)
     }
     steps = await _by_step(session, params)
     return [
@@ -379,12 +411,12 @@ async def _by_step(
     session: AsyncSession, params: dict[str, Any]
 ) -> dict[uuid.UUID, list[schemas.StepFigures]]:
     """Each campaign's steps with their figures, per variant and with the A/B verdicts."""
-    steps = {row[1]: row for row in await session.execute(_STEPS, params)}
+    steps = {row[1]: row for row in await _STEPS.rows(session, params)}
     per_variant: dict[tuple[uuid.UUID, uuid.UUID], dict[str, Figures]] = defaultdict(
         lambda: defaultdict(dict)
     )
-    for campaign_id, step_key, variant, kind, events, contacts in await session.execute(
-        _STEP_TYPES, params
+    for campaign_id, step_key, variant, kind, events, contacts in await _STEP_TYPES.rows(
+        session, params
     ):
         per_variant[campaign_id, step_key][variant][kind] = (int(events), int(contacts))
     result: dict[uuid.UUID, list[schemas.StepFigures]] = defaultdict(list)
@@ -429,7 +461,8 @@ MAX_POINTS = 5_000
 _STEPS_OF = {"hour": "1 hour", "day": "1 day", "week": "7 days"}
 # The zone's own hours, days and weeks (Monday first): quarter-hour UTC buckets summed into
 # them; the series has every bucket of the range, empty ones at zero.
-_SERIES = text("""
+_SERIES = DriverStatement(
+    text("""
 WITH series AS (
     SELECT generate_series(
         date_trunc(:unit, CAST(:since AS timestamptz) AT TIME ZONE :tz),
@@ -447,6 +480,7 @@ SELECT s.local AT TIME ZONE :tz AS bucket, coalesce(c.value, 0) AS value
 FROM series AS s LEFT JOIN counts AS c ON c.local = s.local
 ORDER BY s.local
 """)
+)
 # Hours are instants, not wall-clock readings: the hour repeated when summer time ends is two
 # buckets. An instant's hour starts where the zone's clock last showed a whole hour.
 _HOUR = (
@@ -454,7 +488,8 @@ _HOUR = (
     "mod(CAST(extract(epoch FROM ({0} AT TIME ZONE :tz)) AS numeric), 3600)))"
 )
 _LAST_INSTANT = "(CAST(:until AS timestamptz) - interval '1 microsecond')"
-_HOURLY_SERIES = text(f"""
+_HOURLY_SERIES = DriverStatement(
+    text(f"""
 WITH series AS (
     SELECT generate_series({_HOUR.format("CAST(:since AS timestamptz)")},
                            {_HOUR.format(_LAST_INSTANT)},
@@ -469,7 +504,8 @@ WITH series AS (
 SELECT s.start AS bucket, coalesce(c.value, 0) AS value
 FROM series AS s LEFT JOIN counts AS c ON c.start = s.start
 ORDER BY s.start
-""")  # noqa: S608 - fixed SQL fragments, values bound
+"""),  # noqa: S608 - fixed SQL fragments, values bound
+)
 
 
 def _zone_name(campaign: Any, company_zone: str | None) -> str:
@@ -486,11 +522,8 @@ async def timeseries(
     since: datetime | None,
     until: datetime | None,
 ) -> schemas.TimeSeries:
-    campaign = await get_campaign(session, principal, campaign_id)
-    company_zone = await session.scalar(
-        text("SELECT default_timezone FROM companies WHERE id = :id"), {"id": principal.company_id}
-    )
-    tz = _zone_name(campaign, company_zone)
+    campaign = (await campaign_facts(session, principal, [campaign_id]))[campaign_id]
+    tz = _zone_name(campaign, campaign.company_timezone)
     until = until or datetime.now(UTC)
     since = since or campaign.started_at or campaign.created_at
     if since >= until:
@@ -514,7 +547,7 @@ async def timeseries(
         "kind": f"stage:{metric}",
     }  # fmt: skip
     statement = _HOURLY_SERIES if interval == "hour" else _SERIES
-    rows = (await session.execute(statement, params)).all()
+    rows = await statement.rows(session, params)
     points = [schemas.SeriesPoint(bucket=row[0], value=int(row[1])) for row in rows]
     if metric == "converted":
         points = await _conversions_into(
@@ -535,7 +568,7 @@ async def _conversions_into(
 ) -> list[schemas.SeriesPoint]:
     """Conversions credited to the campaign, counted into the buckets they happened in."""
     params = {"company": company_id, "campaign": campaign_id, "window": window}
-    times = sorted(row[0] for row in await session.execute(_CONVERSION_TIMES, params))
+    times = sorted(row[0] for row in await _CONVERSION_TIMES.rows(session, params))
     starts = [point.bucket for point in points]
     counts = [0] * len(points)
     for moment in times:

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from psycopg.rows import namedtuple_row, tuple_row
 from sqlalchemy import literal
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.dialects.postgresql.psycopg import PGDialectAsync_psycopg
@@ -37,7 +38,9 @@ class DriverStatement:
     be compiled once: use `= ANY(array)` instead.
     """
 
-    def __init__(self, statement: ClauseElement) -> None:
+    def __init__(self, statement: ClauseElement, *, named: bool = False) -> None:
+        """`named`: rows are named tuples (attribute access), not plain tuples."""
+        self.row_factory = namedtuple_row if named else tuple_row
         compiled = statement.compile(dialect=_DIALECT)
         self.sql = str(compiled)
         if "POSTCOMPILE" in self.sql:
@@ -47,11 +50,11 @@ class DriverStatement:
             name: value for name, value in compiled.params.items() if value is not None
         }
 
-    async def rows(self, session: AsyncSession, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    async def rows(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
         connection = await session.connection()
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None  # a checked-out connection always has one
-        async with driver.cursor() as cursor:
+        async with driver.cursor(row_factory=self.row_factory) as cursor:
             await cursor.execute(self.sql, {**self.constants, **params})
-            rows: list[tuple[Any, ...]] = await cursor.fetchall()
+            rows: list[Any] = await cursor.fetchall()
             return rows
