@@ -340,4 +340,5 @@ def test_a_verdict_asked_again_is_the_same_and_the_callers_own() -> None:
     first.arms.clear()  # what one caller does to its answer ...
     again = compare(list(arms))
     assert [arm.name for arm in again.arms] == ["A", "B"]  # ... does not reach the next one
-    assert again == compare(arms) and again.winner == "A"
+    assert again == compare(arms)
+    assert again.winner == "A"
