@@ -44,7 +44,6 @@ from agentconnect.models import (
 )
 from agentconnect.models.leads import stage_bit
 from agentconnect.tenancy.scoping import TenantRepository
-from agentconnect.webhooks import events
 
 # lost says nothing about where the contact is in its life, so it leaves lifecycle_stage alone.
 LIFECYCLE_FOR_STAGE = {
@@ -361,15 +360,8 @@ class LeadRepository(TenantRepository[Lead]):
         ).add_cte(*ctes)
         rows = (await self.session.execute(stmt)).all()
         found = {row.id for row in rows}
-        changed_ids = [r.id for r in rows if r.changed]
-        await events.emit_lead_events(
-            self.session, self.company_id, "lead.stage_changed", changed_ids,
-            extra={"source": source.value, "reason": reason},
-        )  # fmt: skip
-        if stage == LeadStage.CUSTOMER:
-            await events.emit_lead_events(self.session, self.company_id, "deal.won", changed_ids)
         return StageUpdate(
-            changed=changed_ids,
+            changed=[r.id for r in rows if r.changed],
             unchanged=[r.id for r in rows if not r.changed and r.same],
             refused=[r.id for r in rows if not r.changed and not r.same],
             not_found=[i for i in dict.fromkeys(lead_ids) if i not in found],
