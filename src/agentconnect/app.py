@@ -30,6 +30,7 @@ from agentconnect.openapi import install_openapi
 from agentconnect.scoring.endpoints import router as scoring_router
 from agentconnect.tenancy.endpoints import router as tenancy_router
 from agentconnect.tracking.endpoints import router as tracking_router
+from agentconnect.web import mount_web
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -105,5 +106,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             )
         return {"status": "ready", "revision": revision}
 
+    mount_web(app)  # the dashboard at /app
     install_openapi(app)
     return app

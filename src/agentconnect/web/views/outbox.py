@@ -1,0 +1,32 @@
+"""The development outbox: what the console provider recorded instead of sending."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from agentconnect.deps import SessionDep
+from agentconnect.models import Role
+from agentconnect.web import forms, queries
+from agentconnect.web.deps import ViewerDep
+from agentconnect.web.render import page
+
+router = APIRouter()
+PAGE_SIZE = 50
+
+
+@router.get("/outbox", include_in_schema=False)
+async def outbox(request: Request, session: SessionDep, viewer: ViewerDep) -> Response:
+    # The same rule as GET /api/v1/channels/console/messages: managers and admins.
+    viewer.principal.require(Role.MANAGER)
+    offset = forms.integer(request.query_params, "offset", 0, 10_000_000) or 0
+    rows, total = await queries.console_messages(session, viewer.principal, PAGE_SIZE, offset)
+    return page(
+        request,
+        "outbox.html",
+        viewer,
+        section="outbox",
+        messages=rows,
+        total=total,
+        offset=offset,
+        page_size=PAGE_SIZE,
+    )
