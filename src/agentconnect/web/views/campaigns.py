@@ -5,6 +5,7 @@ Every change goes through campaigns/service.py, so its role and status rules are
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -331,27 +332,40 @@ async def _refusable(
 async def save_settings(
     request: Request, session: SessionDep, viewer: ViewerDep, campaign_id: uuid.UUID
 ) -> Response:
-    values = await request.form()
-    try:
-        body = schemas.CampaignUpdate.model_validate(_settings(values, with_type=False))
-        await campaigns.update_campaign(session, viewer.principal, campaign_id, body)
-    except (ValidationError, AppError) as error:
-        return await _refusable(request, session, viewer, campaign_id, error)
-    return redirect(request, f"/campaigns/{campaign_id}", notice="saved")
+    return await _save(
+        request, session, viewer, campaign_id,
+        lambda values: schemas.CampaignUpdate.model_validate(_settings(values, with_type=False)),
+    )  # fmt: skip
 
 
 @actions.post("/campaigns/{campaign_id}/targeting", include_in_schema=False)
 async def save_targeting(
     request: Request, session: SessionDep, viewer: ViewerDep, campaign_id: uuid.UUID
 ) -> Response:
+    return await _save(
+        request, session, viewer, campaign_id,
+        lambda values: schemas.CampaignUpdate(
+            target_criteria=schemas.TargetCriteria.model_validate(_criteria(values))
+        ),
+        anchor="#targeting",
+    )  # fmt: skip
+
+
+async def _save(
+    request: Request,
+    session: SessionDep,
+    viewer: Viewer,
+    campaign_id: uuid.UUID,
+    change: Callable[[FormData], schemas.CampaignUpdate],
+    anchor: str = "",
+) -> Response:
+    """A form that changes the campaign: saved and back to the builder, or shown refused."""
     values = await request.form()
     try:
-        criteria = schemas.TargetCriteria.model_validate(_criteria(values))
-        body = schemas.CampaignUpdate(target_criteria=criteria)
-        await campaigns.update_campaign(session, viewer.principal, campaign_id, body)
+        await campaigns.update_campaign(session, viewer.principal, campaign_id, change(values))
     except (ValidationError, AppError) as error:
         return await _refusable(request, session, viewer, campaign_id, error)
-    return redirect(request, f"/campaigns/{campaign_id}#targeting", notice="saved")
+    return redirect(request, f"/campaigns/{campaign_id}{anchor}", notice="saved")
 
 
 @actions.post("/campaigns/{campaign_id}/preview", include_in_schema=False)
