@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from agentconnect.db import Database
 from agentconnect.delivery.engine import Engine
 from agentconnect.delivery.scheduler import EngineSettings
 from agentconnect.demo import ensure_demo
-from agentconnect.models import ConsoleMessage
+from agentconnect.models import ConsoleMessage, Lead, LeadStage, LeadStageChange
 
 
 async def test_the_demo_campaign_sends_by_itself(database: Database, app: Any) -> None:
@@ -26,3 +26,22 @@ async def test_the_demo_campaign_sends_by_itself(database: Database, app: Any) -
         outbox = (await session.scalars(select(ConsoleMessage.subject))).all()
     assert len(outbox) == result.sent.sent
     assert all((subject or "").startswith("Thanks for joining the webinar") for subject in outbox)
+
+
+async def test_the_demo_pipeline_has_leads_in_every_stage_with_their_history(
+    database: Database,
+) -> None:
+    async with database.unit_of_work() as session:
+        await ensure_demo(session, contacts=60)
+    async with database.unit_of_work() as session:
+        stages = dict(
+            (await session.execute(select(Lead.stage, func.count()).group_by(Lead.stage))).all()
+        )
+        moves = await session.scalar(select(func.count()).select_from(LeadStageChange))
+    assert set(stages) == set(LeadStage)  # every kanban column has cards
+    # each lead was created (one history row) and walked to its stage one move at a time
+    expected_moves = sum(
+        {"lead": 1, "mql": 2, "sql": 3, "opportunity": 4, "customer": 5, "lost": 3}[s] * n
+        for s, n in stages.items()
+    )
+    assert moves == expected_moves

@@ -6,6 +6,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +15,8 @@ from agentconnect.auth.principal import Principal
 from agentconnect.auth.secrets import hash_password
 from agentconnect.campaigns import schemas as campaign_schemas
 from agentconnect.campaigns import service as campaigns
+from agentconnect.leads import schemas as lead_schemas
+from agentconnect.leads import service as leads
 from agentconnect.models import (
     ApiKey,
     CampaignType,
@@ -21,6 +24,7 @@ from agentconnect.models import (
     Contact,
     DelayUnit,
     GoalType,
+    LeadStage,
     LifecycleStage,
     OptInStatus,
     Role,
@@ -218,6 +222,56 @@ async def _welcome_campaign(
     await campaigns.transition(session, admin, campaign.id, "start")
 
 
+# Where the demo's leads stand: the pipeline board shows every column from the first minute.
+_LEAD_PATHS: list[tuple[LeadStage, ...]] = [
+    (LeadStage.LEAD,),
+    (LeadStage.LEAD, LeadStage.MQL),
+    (LeadStage.LEAD, LeadStage.MQL, LeadStage.SQL),
+    (LeadStage.LEAD, LeadStage.MQL, LeadStage.SQL, LeadStage.OPPORTUNITY),
+    (LeadStage.LEAD, LeadStage.MQL, LeadStage.SQL, LeadStage.OPPORTUNITY, LeadStage.CUSTOMER),
+    (LeadStage.LEAD, LeadStage.MQL, LeadStage.LOST),
+]
+
+
+async def _demo_leads(
+    session: AsyncSession, company_id: uuid.UUID, admin_id: uuid.UUID, count: int = 36
+) -> None:
+    """Leads for some contacts, walked through the pipeline by the same service the API uses
+    (so each one has its stage history), valued and shared between the two agents."""
+    admin = Principal(company_id=company_id, role=Role.ADMIN, user_id=admin_id)
+    rng = random.Random(11)  # noqa: S311 - demo figures, not secrets
+    agents = list(
+        await session.scalars(
+            select(User.id)
+            .where(User.company_id == company_id, User.role == Role.AGENT)
+            .order_by(User.email)
+        )
+    )
+    contact_ids = list(
+        await session.scalars(
+            select(Contact.id)
+            .where(Contact.company_id == company_id, Contact.email.is_not(None))
+            .order_by(Contact.email)
+            .limit(count)
+        )
+    )
+    for n, contact_id in enumerate(contact_ids):
+        lead = await leads.create_lead(
+            session,
+            admin,
+            lead_schemas.LeadCreate(
+                contact_id=contact_id,
+                deal_value=Decimal(rng.randrange(20, 400) * 250),
+                assigned_to=agents[n % len(agents)] if agents and n % 5 else None,
+            ),
+        )
+        for stage in _LEAD_PATHS[n % len(_LEAD_PATHS)][1:]:
+            reason = "went with a competitor" if stage == LeadStage.LOST else None
+            await leads.change_stage(
+                session, admin, lead.id, lead_schemas.StageChangeRequest(stage=stage, reason=reason)
+            )
+
+
 async def ensure_demo(session: AsyncSession, contacts: int = 250) -> DemoLogin:
     """Create the demo company once; on every call, replace the demo API key with a fresh one.
 
@@ -252,7 +306,12 @@ async def ensure_demo(session: AsyncSession, contacts: int = 250) -> DemoLogin:
             )
         rows = demo_contacts(contacts)
         await session.execute(insert(Contact), [{**row, "company_id": company.id} for row in rows])
+        await session.flush()
         await _welcome_campaign(session, company.id, admin.id)
+        # Last: a stage change expires the session's objects (company and admin included).
+        company_id, admin_id = company.id, admin.id
+        await _demo_leads(session, company_id, admin_id)
+        admin = await session.get_one(User, admin_id)
     await session.execute(
         update(ApiKey)
         .where(ApiKey.company_id == admin.company_id, ApiKey.revoked_at.is_(None))
