@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from agentconnect import __version__
 from agentconnect.activities.endpoints import router as activities_router
+from agentconnect.automations.endpoints import router as automations_router
 from agentconnect.campaigns.endpoints import router as campaigns_router
 from agentconnect.channels.email_webhooks import admin_router as email_webhook_admin_router
 from agentconnect.channels.email_webhooks import router as email_webhooks_router
@@ -31,6 +32,7 @@ from agentconnect.scoring.endpoints import router as scoring_router
 from agentconnect.tenancy.endpoints import router as tenancy_router
 from agentconnect.tracking.endpoints import router as tracking_router
 from agentconnect.web import mount_web
+from agentconnect.webhooks.endpoints import router as webhooks_router
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -82,6 +84,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(tracking_router)
     app.include_router(twilio_webhooks_router)
     app.include_router(twilio_voice_router)
+    app.include_router(webhooks_router)
+    app.include_router(automations_router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:

@@ -24,15 +24,9 @@ from agentconnect.config import Settings
 
 log = logging.getLogger(__name__)
 
-# Every connection of the app:
-# - JIT compilation costs ~100 ms on analytical queries and pays off only on far longer ones
-#   than an API answers.
-# - psycopg prepares a statement once it has run five times; PostgreSQL may then switch it to a
-#   generic plan, chosen without the parameters' values. Tenants differ in size by orders of
-#   magnitude and filters like `stage = ANY(...)` depend on the values (the lead list went from
-#   1.7 to 4.6 ms under a generic plan), so statements keep their prepared parse but are planned
-#   for each call's values.
-SESSION_OPTIONS = "-c jit=off -c plan_cache_mode=force_custom_plan"
+# Every connection of the app: JIT compilation costs ~100 ms on analytical queries and pays
+# off only on far longer ones than an API answers.
+SESSION_OPTIONS = "-c jit=off"
 
 # The embedded server object must stay referenced for the life of the process: pgserver stops
 # PostgreSQL when it is garbage collected.

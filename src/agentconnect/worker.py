@@ -12,22 +12,26 @@ from typing import Any
 import procrastinate
 from sqlalchemy import select
 
+from agentconnect.automations.runner import Runner
 from agentconnect.config import Settings
 from agentconnect.db import Database, database_url, plain_url
 from agentconnect.delivery.engine import Engine
 from agentconnect.delivery.scheduler import EngineSettings
 from agentconnect.delivery.sender import SenderSettings
 from agentconnect.models import Lead
+from agentconnect.webhooks.dispatcher import Dispatcher, DispatchSettings
 
 app = procrastinate.App(connector=procrastinate.PsycopgConnector())
 _database: Database | None = None
 _engine: Engine | None = None
+_dispatcher: Dispatcher | None = None
+_automations: Runner | None = None
 
 
 def configure(settings: Settings) -> Database:
     """Point the queue, the tasks and the delivery engine at the configured (or embedded)
     database."""
-    global _database, _engine
+    global _database, _engine, _dispatcher, _automations
     url = database_url(settings)
     connector = procrastinate.PsycopgConnector(conninfo=plain_url(url))
     # what App.replace_connector does, kept for the life of the process
@@ -35,6 +39,14 @@ def configure(settings: Settings) -> Database:
     app.job_manager.connector = connector
     _database = Database.from_url(url, pool_size=settings.db_pool_size)
     _engine = Engine(_database, *engine_settings(settings))
+    _dispatcher = Dispatcher(
+        _database,
+        DispatchSettings(
+            secret_key=settings.resolved_secret_key(),
+            allow_private=settings.webhooks_allow_private_targets,
+        ),
+    )
+    _automations = Runner(_database)
     return _database
 
 
@@ -66,8 +78,14 @@ async def run(*, wait: bool = True, install_signal_handlers: bool = True) -> Non
             )
             return
         assert _engine is not None, "configure() the worker before running it"
+        assert _dispatcher is not None
+        assert _automations is not None
         stop = asyncio.Event()
         engine = asyncio.create_task(_engine.run_forever(stop))
+        # Outbound webhooks beside the engine: their own loop, so a slow receiver never holds
+        # up campaign sends.
+        webhooks = asyncio.create_task(_dispatcher.run_forever(stop))
+        automations = asyncio.create_task(_automations.run_forever(stop))
         try:
             await app.run_worker_async(
                 queues=["scoring"], install_signal_handlers=install_signal_handlers
@@ -77,6 +95,8 @@ async def run(*, wait: bool = True, install_signal_handlers: bool = True) -> Non
             # batch instead of cutting it off mid-transaction.
             stop.set()
             await engine
+            await webhooks
+            await automations
 
 
 @app.task(name="agentconnect.worker.rescore_contacts", queue="scoring", retry=3)

@@ -40,6 +40,7 @@ from agentconnect.models import (
     MessageType,
     Role,
 )
+from agentconnect.webhooks import events
 
 FROZEN = (CampaignStatus.COMPLETED, CampaignStatus.ARCHIVED)
 SORTABLE = {
@@ -525,6 +526,10 @@ async def transition(
         await _start(session, principal, campaign)
     campaign.status = target
     await session.flush()
+    if action == "start":
+        await events.emit_campaign_events(
+            session, "campaign.started", [campaign.id], principal.company_id
+        )
     await session.refresh(campaign)
     return campaign
 
@@ -565,6 +570,9 @@ async def complete_if_finished(
     campaign.status = CampaignStatus.COMPLETED
     campaign.completed_at = datetime.now(UTC)
     await session.flush()
+    await events.emit_campaign_events(
+        session, "campaign.completed", [campaign.id], campaign.company_id
+    )
     return True
 
 

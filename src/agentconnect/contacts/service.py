@@ -16,7 +16,8 @@ from agentconnect.contacts.schemas import ContactCreate, ContactUpdate
 from agentconnect.errors import InvalidInput, NotFound
 from agentconnect.kit.integrity import conflicts_as_409
 from agentconnect.kit.sorting import order_by
-from agentconnect.models import Contact
+from agentconnect.models import Contact, OptInStatus
+from agentconnect.webhooks import events
 
 SORTABLE = {
     "created_at": Contact.created_at,
@@ -67,6 +68,7 @@ async def create_contact(
     )
     async with conflicts_as_409(UNIQUE_MESSAGES):
         await session.flush()
+    await events.emit_contact_events(session, principal.company_id, "contact.created", [contact.id])
     await session.refresh(contact)
     return contact
 
@@ -75,12 +77,17 @@ async def update_contact(
     session: AsyncSession, principal: Principal, contact_id: uuid.UUID, data: ContactUpdate
 ) -> Contact:
     contact = await get_contact(session, principal, contact_id)
+    was_opted_out = contact.opt_in_status == OptInStatus.OPTED_OUT
     for name, value in data.model_dump(exclude_unset=True).items():
         setattr(contact, name, value)
     if not any(getattr(contact, field) for field in IDENTITY_FIELDS):
         raise InvalidInput("a contact needs at least one of " + ", ".join(IDENTITY_FIELDS))
     async with conflicts_as_409(UNIQUE_MESSAGES):
         await session.flush()
+    if not was_opted_out and contact.opt_in_status == OptInStatus.OPTED_OUT:
+        await events.emit_contact_events(
+            session, principal.company_id, "contact.opted_out", [contact.id], extra={"via": "api"}
+        )
     await session.refresh(contact)
     return contact
 

@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agentconnect.webhooks import events
+
 # --- the scheduler ------------------------------------------------------------------------------
 #
 # Engagement reads skip times past the year 3000: outside systems report event times, and one
@@ -295,7 +297,9 @@ async def update_enrollments(session: AsyncSession, rows: Sequence[dict[str, Any
     """Advance, hold, complete or end the claimed enrollments, all in one statement."""
     if not rows:
         return
-    stmt = text("""
+    # A completed sequence is an event (enrollment.completed) in the same statement.
+    stmt = text(f"""
+        WITH updated AS (
         UPDATE campaign_contacts AS cc
         SET status = u.status, current_step = u.current_step, next_step_at = u.next_step_at,
             completed_at = coalesce(u.completed_at, cc.completed_at),
@@ -309,7 +313,17 @@ async def update_enrollments(session: AsyncSession, rows: Sequence[dict[str, Any
             completed_at timestamptz, exited_at timestamptz, exit_reason text,
             variant_assignments jsonb, held_step int)
         WHERE cc.id = u.id AND cc.id = ANY(CAST(:ids AS uuid[]))
-    """)
+        RETURNING cc.id, cc.company_id, cc.campaign_id, cc.contact_id, cc.lead_id, cc.status,
+                  cc.completed_at
+        )
+        INSERT INTO events (id, company_id, event_type, lead_id, contact_id, payload, depth)
+        SELECT uuid_v7(), d.company_id, 'enrollment.completed', d.lead_id, d.contact_id,
+               jsonb_build_object('enrollment', jsonb_build_object(
+                   'id', d.id, 'campaign_id', d.campaign_id, 'contact_id', d.contact_id,
+                   'lead_id', d.lead_id, 'status', d.status, 'completed_at', d.completed_at)),
+               {events.DEPTH_SQL}
+        FROM updated AS d WHERE d.status = 'completed'
+    """)  # noqa: S608 - a constant fragment, values bound
     params = {"rows": json.dumps(list(rows), default=str), "ids": [row["id"] for row in rows]}
     await session.execute(stmt, params)
 
@@ -622,7 +636,10 @@ async def complete_finished_campaigns(session: AsyncSession, now: datetime) -> i
           AND NOT EXISTS (SELECT 1 FROM deliveries AS d
                           WHERE d.campaign_id = c.id AND d.company_id = c.company_id
                             AND d.status IN ('queued', 'sending'))
+        RETURNING c.id
         """),
         {"now": now},
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    completed = list(result.scalars())
+    await events.emit_campaign_events(session, "campaign.completed", completed)
+    return len(completed)

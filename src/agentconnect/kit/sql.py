@@ -38,9 +38,18 @@ class DriverStatement:
     be compiled once: use `= ANY(array)` instead.
     """
 
-    def __init__(self, statement: ClauseElement, *, named: bool = False) -> None:
-        """`named`: rows are named tuples (attribute access), not plain tuples."""
+    def __init__(
+        self, statement: ClauseElement, *, named: bool = False, plan_each_call: bool = False
+    ) -> None:
+        """`named`: rows are named tuples (attribute access), not plain tuples.
+
+        `plan_each_call`: never a prepared statement, so PostgreSQL plans every call for its
+        values. psycopg prepares a statement after five runs, and the server may then settle on
+        a generic plan made without the values: right for a key lookup, wrong where the best
+        plan depends on them (a tenant's size, how many stages a filter names).
+        """
         self.row_factory = namedtuple_row if named else tuple_row
+        self.prepare = False if plan_each_call else None  # None: psycopg's own threshold
         compiled = statement.compile(dialect=_DIALECT)
         self.sql = str(compiled)
         if "POSTCOMPILE" in self.sql:
@@ -55,6 +64,6 @@ class DriverStatement:
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None  # a checked-out connection always has one
         async with driver.cursor(row_factory=self.row_factory) as cursor:
-            await cursor.execute(self.sql, {**self.constants, **params})
+            await cursor.execute(self.sql, {**self.constants, **params}, prepare=self.prepare)
             rows: list[Any] = await cursor.fetchall()
             return rows

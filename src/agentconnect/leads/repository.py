@@ -44,6 +44,7 @@ from agentconnect.models import (
 )
 from agentconnect.models.leads import stage_bit
 from agentconnect.tenancy.scoping import TenantRepository
+from agentconnect.webhooks import events
 
 # lost says nothing about where the contact is in its life, so it leaves lifecycle_stage alone.
 LIFECYCLE_FOR_STAGE = {
@@ -181,12 +182,14 @@ def page_statement(
     if "q" in shape:
         total = total.join(Lead.contact).where(Contact.company_id == company)
     return DriverStatement(
-        select(*lead_columns, *CONTACT_SUMMARY, total.scalar_subquery())
+        # the page's plan depends on the tenant's size and the filters' values
+        plan_each_call=True,
+        statement=select(*lead_columns, *CONTACT_SUMMARY, total.scalar_subquery())
         .join(Lead.contact)
         .where(Lead.company_id == company, Contact.company_id == company, *clauses)
         .order_by(*order_by(sort, SORTABLE, default=default_sort, tiebreaker=Lead.id))
         .limit(bindparam("limit"))
-        .offset(bindparam("offset"))
+        .offset(bindparam("offset")),
     )
 
 
@@ -360,8 +363,15 @@ class LeadRepository(TenantRepository[Lead]):
         ).add_cte(*ctes)
         rows = (await self.session.execute(stmt)).all()
         found = {row.id for row in rows}
+        changed_ids = [r.id for r in rows if r.changed]
+        await events.emit_lead_events(
+            self.session, self.company_id, "lead.stage_changed", changed_ids,
+            extra={"source": source.value, "reason": reason},
+        )  # fmt: skip
+        if stage == LeadStage.CUSTOMER:
+            await events.emit_lead_events(self.session, self.company_id, "deal.won", changed_ids)
         return StageUpdate(
-            changed=[r.id for r in rows if r.changed],
+            changed=changed_ids,
             unchanged=[r.id for r in rows if not r.changed and r.same],
             refused=[r.id for r in rows if not r.changed and not r.same],
             not_found=[i for i in dict.fromkeys(lead_ids) if i not in found],

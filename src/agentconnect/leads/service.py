@@ -34,6 +34,7 @@ from agentconnect.models import (
 from agentconnect.models.leads import stage_bit
 from agentconnect.scoring import jobs
 from agentconnect.tenancy import service as tenancy
+from agentconnect.webhooks import events
 
 FUNNEL = (LeadStage.LEAD, LeadStage.MQL, LeadStage.SQL, LeadStage.OPPORTUNITY, LeadStage.CUSTOMER)
 CLOSED_NEEDS_REASON = "leaving {stage} needs a reason: say why the lead is reopened"
@@ -158,6 +159,7 @@ async def create_lead(
     )
     await leads.advance_contact_lifecycle(contact.id, data.stage)
     await session.flush()
+    await events.emit_lead_events(session, principal.company_id, "lead.created", [lead.id])
     return await get_lead(session, principal, lead.id)
 
 
@@ -210,6 +212,7 @@ async def change_stage(
     principal: Principal,
     lead_id: uuid.UUID,
     request: schemas.StageChangeRequest,
+    source: StageChangeSource = StageChangeSource.MANUAL,
 ) -> Lead:
     lead = await get_lead(session, principal, lead_id)
     ensure_may_modify(principal, lead)
@@ -221,7 +224,7 @@ async def change_stage(
         request.stage,
         reason=request.reason,
         changed_by=principal.user_id,
-        source=StageChangeSource.MANUAL,
+        source=source,
     )
     if result.refused:
         raise Conflict(CLOSED_NEEDS_REASON.format(stage=lead.stage.value))
@@ -286,8 +289,10 @@ async def assign(
     lead = await get_lead(session, principal, lead_id)
     if user_id is not None:
         await _ensure_users(leads, [user_id])
-    lead.assigned_to = user_id
+    previous, lead.assigned_to = lead.assigned_to, user_id
     await session.flush()
+    if previous != user_id:
+        await events.emit_lead_events(session, principal.company_id, "lead.assigned", [lead_id])
     return await get_lead(session, principal, lead_id)
 
 
@@ -312,6 +317,8 @@ async def bulk_assign(
         pairs = _least_loaded(lead_ids, users, await leads.open_lead_counts(users))
 
     changed = await leads.assign_many(pairs)
+    moved = [lead_id for lead_id, _ in pairs if lead_id in changed]
+    await events.emit_lead_events(session, principal.company_id, "lead.assigned", moved)
     assignments = {user: 0 for user in users}
     for _, user in pairs:
         assignments[user] += 1

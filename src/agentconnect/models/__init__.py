@@ -43,6 +43,13 @@ from agentconnect.models.enums import (
     ScoreType,
     StageChangeSource,
 )
+from agentconnect.models.events import (
+    AutomationRule,
+    AutomationRun,
+    Event,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from agentconnect.models.leads import AssignmentCursor, Lead, LeadStageChange
 from agentconnect.models.scoring import Conversation, IntentMatch, LeadScore, ScoringConfig
 from agentconnect.models.tenancy import ApiKey, Company, User
@@ -58,6 +65,8 @@ __all__ = [
     "AnalyticsTimeline",
     "ApiKey",
     "AssignmentCursor",
+    "AutomationRule",
+    "AutomationRun",
     "Base",
     "Campaign",
     "CampaignActivity",
@@ -75,6 +84,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "EnrollmentStatus",
+    "Event",
     "GoalType",
     "InboundEvent",
     "IntentMatch",
@@ -93,4 +103,6 @@ __all__ = [
     "Suppression",
     "SuppressionReason",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

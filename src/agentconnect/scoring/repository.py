@@ -339,17 +339,20 @@ class ScoringRepository(TenantRepository[LeadScore]):
         self,
         results: Sequence[tuple[uuid.UUID, int, QualificationStatus]],
         contacts: Sequence[uuid.UUID] | None,
-    ) -> None:
+    ) -> list[tuple[uuid.UUID, int | None, str | None, int, str]]:
         """Set every lead's score and status in one UPDATE ... FROM unnest, then make each
         touched contact's lead_score its newest lead's score (contacts None: every contact of
-        the company that has a lead)."""
+        the company that has a lead). The answer: (lead, old score, old status, score, status)
+        of every lead that changed."""
+        changed: list[tuple[uuid.UUID, int | None, str | None, int, str]] = []
         if results:
             ids, scores, statuses = zip(*results, strict=True)
-            await self.session.execute(
+            rows = await self.session.execute(
                 text(_APPLY),
                 {"company_id": self.company_id, "ids": list(ids), "scores": list(scores),
                  "statuses": [s.value for s in statuses]},
             )  # fmt: skip
+            changed = [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
         if contacts is None:
             await self.session.execute(
                 text(_SYNC_CONTACTS.format(contacts="")), {"company_id": self.company_id}
@@ -359,6 +362,7 @@ class ScoringRepository(TenantRepository[LeadScore]):
                 text(_SYNC_CONTACTS.format(contacts=_SOME_CONTACTS)),
                 {"company_id": self.company_id, "contacts": list(contacts)},
             )
+        return changed
 
     async def newest(self, lead_id: uuid.UUID) -> list[LeadScore]:
         stmt = (
@@ -377,13 +381,16 @@ class ScoringRepository(TenantRepository[LeadScore]):
         )
 
 
+# `o` is the row as it was (the statement's snapshot): the answer says what changed, for the
+# events (lead.score_changed, lead.qualified, lead.disqualified).
 _APPLY = """
 UPDATE leads AS l
 SET score = v.score, qualification_status = v.status, updated_at = now()
 FROM unnest(CAST(:ids AS uuid[]), CAST(:scores AS smallint[]), CAST(:statuses AS text[]))
-     AS v(id, score, status)
-WHERE l.company_id = :company_id AND l.id = v.id
+     AS v(id, score, status), leads AS o
+WHERE l.company_id = :company_id AND l.id = v.id AND o.company_id = :company_id AND o.id = v.id
   AND (l.score IS DISTINCT FROM v.score OR l.qualification_status IS DISTINCT FROM v.status)
+RETURNING l.id, o.score, o.qualification_status, l.score, l.qualification_status
 """
 
 # A contact's lead_score is the combined score of its newest lead.

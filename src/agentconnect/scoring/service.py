@@ -32,6 +32,7 @@ from agentconnect.scoring.repository import (
 )
 from agentconnect.scoring.rules import Decision, decide
 from agentconnect.scoring.scorers import ai_intent, behavioral, demographic, engagement, workflow
+from agentconnect.webhooks import events
 
 BATCH = 5_000  # leads whose facts are fetched together, for a list of leads
 CHUNK = 2_000  # leads scored between two writes to the open COPY
@@ -186,7 +187,7 @@ async def _qualify(
             written += len(rows)
             keep(outcomes)
     contacts = None if all_leads else list({f.contact_id for f in facts})
-    await repo.apply(results, contacts)
+    await events.emit_scoring_events(session, repo.company_id, await repo.apply(results, contacts))
     if promote:
         await leads.promote_by_scoring(session, repo.company_id, promote)
     return written

@@ -1,0 +1,1 @@
+"""Automation rules: a trigger, conditions and actions, evaluated by the worker from events."""

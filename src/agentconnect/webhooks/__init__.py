@@ -1,0 +1,1 @@
+"""Outbound webhooks: the event outbox, endpoints, signing and the delivery worker."""
