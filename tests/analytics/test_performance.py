@@ -225,6 +225,18 @@ async def test_the_median_response_time(world: World, database: Database, app: A
     body = (await world.a.agent.get(f"{CAMPAIGNS}/{cid}/performance")).json()
     assert body["totals"]["replied"] == 2
     assert body["response_time_median_seconds"] == 7200.0  # the median of 1 h and 3 h
+    # One reply taken back and another written: the same counts, a different median.
+    async with database.unit_of_work() as session:
+        await session.execute(
+            text(
+                "DELETE FROM campaign_activities WHERE contact_id = :c"
+                " AND activity_type = 'email_replied'"
+            ),
+            {"c": people[1]},
+        )
+    await insert_activities(database, [reply(1, 7)])
+    again = (await world.a.agent.get(f"{CAMPAIGNS}/{cid}/performance")).json()
+    assert (again["totals"]["replied"], again["response_time_median_seconds"]) == (2, 14400.0)
 
 
 async def test_compare_answers_what_each_campaign_answers_alone(
