@@ -11,7 +11,15 @@ from agentconnect.db import Database
 from agentconnect.delivery.engine import Engine
 from agentconnect.delivery.scheduler import EngineSettings
 from agentconnect.demo import ensure_demo
-from agentconnect.models import ConsoleMessage, Lead, LeadStage, LeadStageChange
+from agentconnect.models import (
+    ActivityType,
+    CampaignActivity,
+    ConsoleMessage,
+    Lead,
+    LeadScore,
+    LeadStage,
+    LeadStageChange,
+)
 
 
 async def test_the_demo_campaign_sends_by_itself(database: Database, app: Any) -> None:
@@ -45,3 +53,24 @@ async def test_the_demo_pipeline_has_leads_in_every_stage_with_their_history(
         for s, n in stages.items()
     )
     assert moves == expected_moves
+
+
+async def test_the_demo_has_engagement_and_explained_scores(database: Database) -> None:
+    async with database.unit_of_work() as session:
+        await ensure_demo(session, contacts=60)
+    async with database.unit_of_work() as session:
+        kinds = dict(
+            (
+                await session.execute(
+                    select(CampaignActivity.activity_type, func.count()).group_by(
+                        CampaignActivity.activity_type
+                    )
+                )
+            ).all()
+        )
+        scored = (await session.scalars(select(LeadScore).limit(200))).all()
+        leads = await session.scalar(select(func.count()).select_from(Lead))
+    assert kinds[ActivityType.EMAIL_SENT] == leads  # every lead's contact was mailed
+    assert kinds[ActivityType.EMAIL_OPENED] > kinds.get(ActivityType.EMAIL_REPLIED, 0) > 0
+    assert scored, "the leads were scored"
+    assert all(row.factors for row in scored if row.score)  # every point is explained

@@ -18,18 +18,24 @@ from agentconnect.campaigns import service as campaigns
 from agentconnect.leads import schemas as lead_schemas
 from agentconnect.leads import service as leads
 from agentconnect.models import (
+    ActivityType,
     ApiKey,
+    CampaignActivity,
+    CampaignContact,
     CampaignType,
     Company,
     Contact,
     DelayUnit,
+    EnrollmentStatus,
     GoalType,
+    Lead,
     LeadStage,
     LifecycleStage,
     OptInStatus,
     Role,
     User,
 )
+from agentconnect.scoring import service as scoring
 from agentconnect.tenancy import schemas as tenancy_schemas
 from agentconnect.tenancy import service as tenancy
 
@@ -272,6 +278,69 @@ async def _demo_leads(
             )
 
 
+async def _launch_campaign_history(
+    session: AsyncSession, company_id: uuid.UUID, admin_id: uuid.UUID
+) -> None:
+    """A campaign that ran last week: the lead contacts were mailed, and some opened, clicked
+    and replied. Its enrollments are complete and the campaign paused, so the worker sends
+    nothing more; its analytics and the leads' engagement scores have something to show."""
+    admin = Principal(company_id=company_id, role=Role.ADMIN, user_id=admin_id)
+    campaign = await campaigns.create_campaign(
+        session,
+        admin,
+        campaign_schemas.CampaignCreate(
+            name="Q3 product launch",
+            campaign_type=CampaignType.EMAIL,
+            goal_type=GoalType.REPLY,
+            cost=Decimal("450.00"),
+        ),
+    )
+    step = await campaigns.add_step(
+        session,
+        admin,
+        campaign.id,
+        campaign_schemas.StepCreate(
+            delay_value=0,
+            delay_unit=DelayUnit.MINUTES,
+            subject="What's new this quarter, {{first_name|there}}",
+            body="Hi {{first_name|there}}, three things shipped this quarter: "
+            "https://example.com/launch",
+        ),
+    )
+    people = list(
+        await session.scalars(
+            select(Lead.contact_id).where(Lead.company_id == company_id).order_by(Lead.id)
+        )
+    )
+    await campaigns.enroll(session, admin, campaign.id, people)
+    await campaigns.transition(session, admin, campaign.id, "start")
+    rng = random.Random(5)  # noqa: S311 - demo figures, not secrets
+    now = datetime.now(UTC)
+    activities = []
+    for contact_id in people:
+        sent = now - timedelta(days=rng.randint(3, 8), hours=rng.randint(0, 23))
+        steps = [(ActivityType.EMAIL_SENT, timedelta(0))]
+        if rng.random() < 0.7:
+            steps.append((ActivityType.EMAIL_OPENED, timedelta(hours=rng.randint(1, 20))))
+            if rng.random() < 0.45:
+                steps.append((ActivityType.EMAIL_CLICKED, timedelta(hours=21)))
+            if rng.random() < 0.3:
+                steps.append((ActivityType.EMAIL_REPLIED, timedelta(hours=22)))
+        activities += [
+            {"company_id": company_id, "campaign_id": campaign.id, "contact_id": contact_id,
+             "message_id": step.id, "activity_type": kind, "occurred_at": sent + after,
+             "details": {}}
+            for kind, after in steps
+        ]  # fmt: skip
+    await session.execute(insert(CampaignActivity), activities)
+    await session.execute(
+        update(CampaignContact)
+        .where(CampaignContact.company_id == company_id, CampaignContact.campaign_id == campaign.id)
+        .values(status=EnrollmentStatus.COMPLETED, completed_at=now, next_step_at=None)
+    )
+    await campaigns.transition(session, admin, campaign.id, "pause")
+
+
 async def ensure_demo(session: AsyncSession, contacts: int = 250) -> DemoLogin:
     """Create the demo company once; on every call, replace the demo API key with a fresh one.
 
@@ -311,6 +380,8 @@ async def ensure_demo(session: AsyncSession, contacts: int = 250) -> DemoLogin:
         # Last: a stage change expires the session's objects (company and admin included).
         company_id, admin_id = company.id, admin.id
         await _demo_leads(session, company_id, admin_id)
+        await _launch_campaign_history(session, company_id, admin_id)
+        await scoring.qualify_all(session, company_id)  # scores with their factors
         admin = await session.get_one(User, admin_id)
     await session.execute(
         update(ApiKey)
