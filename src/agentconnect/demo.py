@@ -314,6 +314,17 @@ async def _launch_campaign_history(
     )
     await campaigns.enroll(session, admin, campaign.id, people)
     await campaigns.transition(session, admin, campaign.id, "start")
+    # only those enrolled were mailed (the opted-out and do-not-contact ones were skipped)
+    people = list(
+        await session.scalars(
+            select(CampaignContact.contact_id)
+            .where(
+                CampaignContact.company_id == company_id,
+                CampaignContact.campaign_id == campaign.id,
+            )
+            .order_by(CampaignContact.contact_id)
+        )
+    )
     rng = random.Random(5)  # noqa: S311 - demo figures, not secrets
     now = datetime.now(UTC)
     activities = []
