@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from agentconnect.analytics import service as analytics
+from agentconnect.auth.principal import Principal
 from agentconnect.db import Database
 from agentconnect.delivery.engine import Engine
 from agentconnect.delivery.scheduler import EngineSettings
 from agentconnect.delivery.sender import SenderSettings
+from agentconnect.models import Role
 from tests.analytics.conftest import insert_activities
 from tests.campaigns.conftest import CAMPAIGNS, contact, email_step, new_campaign
 from tests.fixtures.world import World
@@ -87,6 +91,14 @@ async def test_a_small_campaigns_funnel(world: World, database: Database, app: A
         assert (stage["contacts"], stage["rate_from_previous"], stage["rate_from_start"]) == (
             contacts, from_previous, from_start,
         ), name  # fmt: skip
+
+    # Several funnels at once (the dashboard's campaign list) are each the same as alone.
+    empty = await new_campaign(world.a.manager)
+    principal = Principal(company_id=world.a.id, role=Role.AGENT)
+    async with database.unit_of_work() as session:
+        both = await analytics.funnels(session, principal, [uuid.UUID(empty["id"]), uuid.UUID(cid)])
+    assert both[1].model_dump(mode="json") == response.json()
+    assert [s.contacts for s in both[0].stages] == [0] * 7
 
 
 async def test_a_campaign_with_nothing_sent_has_no_division_by_zero(world: World) -> None:

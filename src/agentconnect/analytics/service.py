@@ -33,8 +33,8 @@ ATTRIBUTION_WINDOW = timedelta(days=30)
 
 _STAGE_CONTACTS = DriverStatement(
     text("""
-SELECT activity_type, contacts FROM analytics_campaign_stats
-WHERE company_id = :company AND campaign_id = :campaign
+SELECT campaign_id, activity_type, contacts FROM analytics_campaign_stats
+WHERE company_id = :company AND campaign_id = ANY(:campaigns)
   AND (activity_type = 'enrolled' OR activity_type LIKE 'stage:%')
 """)
 )
@@ -123,30 +123,21 @@ def window_of(campaign: Any) -> timedelta:
 
 
 async def stage_contacts(
-    session: AsyncSession, company_id: uuid.UUID, campaign_id: uuid.UUID, window: timedelta
-) -> dict[str, int]:
-    """Distinct contacts per funnel stage, as the rollups have them."""
-    params = {"company": company_id, "campaign": campaign_id}
-    rows = await _STAGE_CONTACTS.rows(session, params)
-    counts = {kind.removeprefix("stage:"): int(contacts) for kind, contacts in rows}
-    counts["converted"], _ = await attributed(
-        session, company_id, campaign_id, "last_touch", window
-    )
-    # E-mail counts as delivered when the receiving server accepted it; a bounce takes it back.
-    counts["delivered"] = max(counts.get("delivered", 0) - counts.get("bounced", 0), 0)
+    session: AsyncSession, company_id: uuid.UUID, windows: dict[uuid.UUID, timedelta]
+) -> dict[uuid.UUID, dict[str, int]]:
+    """Distinct contacts per funnel stage of each campaign (the keys of `windows`, each with
+    its attribution window), as the rollups have them."""
+    params = {"company": company_id, "campaigns": list(windows)}
+    counts: dict[uuid.UUID, dict[str, int]] = {campaign_id: {} for campaign_id in windows}
+    for campaign_id, kind, contacts in await _STAGE_CONTACTS.rows(session, params):
+        counts[campaign_id][kind.removeprefix("stage:")] = int(contacts)
+    credited = await attributed_many(session, company_id, windows, "last_touch")
+    for campaign_id, stages in counts.items():
+        stages["converted"] = credited[campaign_id][0]
+        # E-mail counts as delivered once the receiving server accepted it; a bounce takes it
+        # back.
+        stages["delivered"] = max(stages.get("delivered", 0) - stages.get("bounced", 0), 0)
     return counts
-
-
-async def attributed(
-    session: AsyncSession,
-    company_id: uuid.UUID,
-    campaign_id: uuid.UUID,
-    model: schemas.AttributionModel,
-    window: timedelta = ATTRIBUTION_WINDOW,
-) -> tuple[int, Decimal]:
-    """Conversions credited to the campaign under the model, and their deal value."""
-    credited = await attributed_many(session, company_id, {campaign_id: window}, model)
-    return credited[campaign_id]
 
 
 async def attributed_many(
@@ -155,7 +146,8 @@ async def attributed_many(
     windows: dict[uuid.UUID, timedelta],
     model: schemas.AttributionModel,
 ) -> dict[uuid.UUID, tuple[int, Decimal]]:
-    """`attributed` for several campaigns: one statement per distinct window."""
+    """Conversions credited to each campaign under the model, and their deal value: one
+    statement per distinct window."""
     by_window: dict[timedelta, list[uuid.UUID]] = defaultdict(list)
     for campaign_id, window in windows.items():
         by_window[window].append(campaign_id)
@@ -174,9 +166,21 @@ def _rate(part: int, whole: int) -> float | None:
 async def funnel(
     session: AsyncSession, principal: Principal, campaign_id: uuid.UUID
 ) -> schemas.Funnel:
-    campaign = (await campaign_facts(session, principal, [campaign_id]))[campaign_id]
-    window = window_of(campaign)
-    counts = await stage_contacts(session, principal.company_id, campaign_id, window)
+    (answer,) = await funnels(session, principal, [campaign_id])
+    return answer
+
+
+async def funnels(
+    session: AsyncSession, principal: Principal, campaign_ids: list[uuid.UUID]
+) -> list[schemas.Funnel]:
+    """Each campaign's funnel, in the order given, in three statements however many."""
+    campaigns = await campaign_facts(session, principal, campaign_ids)  # 404: another company's
+    windows = {campaign_id: window_of(row) for campaign_id, row in campaigns.items()}
+    counts = await stage_contacts(session, principal.company_id, windows)
+    return [_funnel(c, counts[c], windows[c]) for c in campaign_ids]
+
+
+def _funnel(campaign_id: uuid.UUID, counts: dict[str, int], window: timedelta) -> schemas.Funnel:
     order: list[schemas.FunnelStageName] = [
         "enrolled", "sent", "delivered", "opened", "clicked", "replied", "converted",
     ]  # fmt: skip
