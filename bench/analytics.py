@@ -67,18 +67,13 @@ import argparse
 import contextlib
 import os
 import platform
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -86,14 +81,19 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
-from agentconnect.auth.secrets import new_api_key
 from agentconnect.db import plain_url
+from agentconnect.kit.sql import DriverStatement
 from agentconnect.migrations_runner import upgrade
 from bench.common import (
+    HOST,
     BenchmarkFailed,
+    ServerProcess,
+    create_api_key,
+    free_port,
     load_average,
     main_with,
     percentile,
+    running,
     say,
     scratch_database,
     server_version,
@@ -101,7 +101,6 @@ from bench.common import (
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 SCRATCH_DATABASE = "agentconnect_bench_analytics"
-HOST = "127.0.0.1"
 SECRET_KEY = "bench-analytics-secret-key-not-for-production-0123456789"  # noqa: S105
 
 TARGET_P95_MS = 50.0
@@ -412,17 +411,6 @@ def generate(url: str, args: argparse.Namespace) -> Dataset:
     return data
 
 
-def create_api_key(url: str, company_id: uuid.UUID) -> str:
-    key, prefix, key_hash = new_api_key()
-    with psycopg.connect(url) as conn:
-        conn.execute(
-            "INSERT INTO api_keys (id, company_id, name, role, prefix, key_hash)"
-            " VALUES (%s, %s, 'bench', 'admin', %s, %s)",
-            (uuid.uuid4(), company_id, prefix, key_hash),
-        )
-    return key
-
-
 # --- the bare SQL ------------------------------------------------------------------------------
 
 BARE_TYPES = f"""
@@ -493,77 +481,17 @@ GROUP BY 1
 # --- the app server ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class AppServer:
-    """`create_app()` under uvicorn in a process of its own, its output in a temporary file."""
-
-    def __init__(self, url: str) -> None:
-        self.port = free_port()
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
-            prefix="bench-analytics-app-", suffix=".log"
-        )
-        command = [sys.executable, "-m", "uvicorn", "agentconnect.app:create_app", "--factory"]
-        command += ["--host", HOST, "--port", str(self.port), "--log-level", "warning"]
-        command += ["--no-access-log"]
-        env = {
-            "AGENTCONNECT_DATABASE_URL": url,
-            "AGENTCONNECT_SECRET_KEY": SECRET_KEY,
-            "AGENTCONNECT_LOG_LEVEL": "WARNING",
-        }
-        say(f"app server on port {self.port}: {' '.join(command[1:])}")
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            command,
-            env={**os.environ, **env},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")[-3000:]
-
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchmarkFailed(f"the app server exited:\n{self.output()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base_url}/health", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise BenchmarkFailed(f"the app server did not answer /health:\n{self.output()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            say(f"app server had exited ({self.process.returncode}):\n{self.output()}")
-        else:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-
-
-@contextlib.contextmanager
-def app_server(url: str) -> Iterator[AppServer]:
-    server = AppServer(url)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
+def app_server(url: str) -> ServerProcess:
+    """`create_app()` under uvicorn in a process of its own."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "agentconnect.app:create_app", "--factory"]
+    command += ["--host", HOST, "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    env = {
+        "AGENTCONNECT_DATABASE_URL": url,
+        "AGENTCONNECT_SECRET_KEY": SECRET_KEY,
+        "AGENTCONNECT_LOG_LEVEL": "WARNING",
+    }
+    return ServerProcess("analytics-app", command, env, port)
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -789,15 +717,17 @@ def explain(url: str, data: Dataset) -> str:
     from agentconnect.analytics import service
 
     params: dict[str, Any] = {
-        "company": data.company_id, "campaign": data.measured, "window": service.ATTRIBUTION_WINDOW,
+        "company": data.company_id, "campaign": data.measured, "campaigns": [data.measured],
+        "window": service.ATTRIBUTION_WINDOW,
         "tz": "UTC", "unit": "day", "step": "1 day", "since": data.started_at,
         "until": datetime.now(UTC), "kind": "stage:opened",
     }  # fmt: skip
-    statements = {
+    statements: dict[str, DriverStatement | None] = {
         "_STAGE_CONTACTS": service._STAGE_CONTACTS,
         "_CAMPAIGN_TYPES": service._CAMPAIGN_TYPES,
         "_STEP_TYPES": service._STEP_TYPES,
         "_STEPS": service._STEPS,
+        "_RESPONSE_TIME": service._RESPONSE_TIME,
         "_ATTRIBUTION[last_touch]": service._ATTRIBUTION["last_touch"],
         "_SERIES": service._SERIES,
         "analytics_fold (empty queue)": None,
@@ -807,13 +737,8 @@ def explain(url: str, data: Dataset) -> str:
         for name, statement in statements.items():
             if statement is None:
                 sql_text, values = "SELECT analytics_fold(50000)", {}
-            else:
-                compiled = statement.compile()
-                sql_text = str(compiled).replace("%", "%%")
-                names = list(compiled.params)
-                for key in names:
-                    sql_text = sql_text.replace(f":{key}", f"%({key})s")
-                values = {k: params[k] for k in names}
+            else:  # the service's statements are compiled to psycopg's SQL already
+                sql_text, values = statement.sql, {**statement.constants, **params}
             plan = conn.execute(
                 f"EXPLAIN (ANALYZE, BUFFERS) {sql_text}",
                 values,
@@ -949,7 +874,7 @@ def measure(url: str, data: Dataset, args: argparse.Namespace) -> None:
     environment = {"postgres": server_version(url), "load_before": load_average()}
     real: dict[str, Timing] = {}
     with (
-        app_server(url) as server,
+        running(app_server(url)) as server,
         httpx.Client(
             base_url=server.base_url,
             headers={"Authorization": f"Bearer {key}"},

@@ -64,9 +64,6 @@ import json
 import os
 import platform
 import pstats
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -82,10 +79,14 @@ import psycopg
 from twilio.request_validator import RequestValidator
 
 from bench.common import (
+    HOST,
     BenchmarkFailed,
+    ServerProcess,
+    free_port,
     load_average,
     main_with,
     percentile,
+    running,
     say,
     scratch_database,
     server_version,
@@ -93,7 +94,6 @@ from bench.common import (
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 SCRATCH_DATABASE = "agentconnect_bench_callbacks"
-HOST = "127.0.0.1"
 PUBLIC_URL = "https://crm.bench.example"
 SECRET_KEY = "bench-callbacks-secret-key-not-for-production-0123456789"  # noqa: S105
 AUTH_TOKEN = "0123456789abcdef0123456789abcdef"  # noqa: S105 - a fake Twilio auth token
@@ -298,13 +298,6 @@ def build_callbacks(company_id: uuid.UUID, indexes: range) -> list[Callback]:
 # --- the servers --------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _uvicorn_flags(port: int, workers: int) -> list[str]:
     flags = ["--host", HOST, "--port", str(port), "--log-level", "warning", "--no-access-log"]
     flags += ["--http", "httptools"]
@@ -340,69 +333,7 @@ def serve_profiled(stats_path: str, port: int) -> None:
         profiler.dump_stats(stats_path)
 
 
-class Server:
-    """A uvicorn process of its own, its output in a temporary file."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], port: int) -> None:
-        self.name = name
-        self.port = port
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
-            prefix=f"bench-callbacks-{name}-", suffix=".log"
-        )
-        say(f"{name} server on port {port}: {' '.join(command[1:])}")
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            command,
-            env={**os.environ, **env},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
-
-    def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")[-3000:]
-
-    async def wait_ready(self, path: str, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchmarkFailed(f"the {self.name} server exited:\n{self.output()}")
-            try:
-                reader, writer = await asyncio.open_connection(HOST, self.port)
-            except OSError:
-                await asyncio.sleep(0.1)
-                continue
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
-            status, _ = await read_response(reader)
-            writer.close()
-            if status == 200:
-                return
-            await asyncio.sleep(0.1)
-        raise BenchmarkFailed(f"the {self.name} server did not answer {path}:\n{self.output()}")
-
-    def stop(self) -> None:
-        """SIGINT, as Ctrl-C: uvicorn shuts down gracefully, then re-raises it, which in the
-        profiled server is a KeyboardInterrupt that still writes the profile."""
-        if self.process.poll() is not None:
-            say(f"{self.name} server had exited ({self.process.returncode}):\n{self.output()}")
-        else:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-
-
-@contextlib.contextmanager
-def running(server: Server) -> Iterator[Server]:
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def app_server(url: str, port: int, workers: int, profile_to: str | None) -> Server:
+def app_server(url: str, port: int, workers: int, profile_to: str | None) -> ServerProcess:
     env = {
         "AGENTCONNECT_DATABASE_URL": url,
         "AGENTCONNECT_SECRET_KEY": SECRET_KEY,
@@ -415,13 +346,15 @@ def app_server(url: str, port: int, workers: int, profile_to: str | None) -> Ser
     else:
         code = f"from bench.callbacks import serve_profiled; serve_profiled({profile_to!r}, {port})"
         command = [sys.executable, "-c", code]
-    return Server("app", command, env, port)
+    return ServerProcess("callbacks-app", command, env, port)
 
 
-def bare_server(port: int, workers: int) -> Server:
+def bare_server(port: int, workers: int) -> ServerProcess:
     command = [sys.executable, "-m", "uvicorn", "bench.callbacks:bare_app"]
     command += _uvicorn_flags(port, workers)
-    return Server("bare", command, {_ENV_TOKEN: AUTH_TOKEN, _ENV_PUBLIC_URL: PUBLIC_URL}, port)
+    return ServerProcess(
+        "callbacks-bare", command, {_ENV_TOKEN: AUTH_TOKEN, _ENV_PUBLIC_URL: PUBLIC_URL}, port
+    )
 
 
 # --- the bare endpoint (runs in its own uvicorn process) ----------------------------------------
@@ -798,7 +731,6 @@ def run_real(
     replay = timed[::step][: args.replay]
     port = free_port()
     with running(app_server(url, port, args.workers, profile_to)) as server:
-        _run(server.wait_ready("/health"))
         status = refused(port, build_callback(data.company_id, 0, "failed", AUTH_TOKEN))
         if status != 403:
             raise BenchmarkFailed(f"app: a wrongly signed callback was answered {status}")
@@ -829,7 +761,6 @@ def run_bare(
     warmup, timed = callbacks
     port = free_port()
     with running(bare_server(port, args.workers)) as server:
-        _run(server.wait_ready("/health"))
         status = refused(port, timed[0])
         if status != 403:
             raise BenchmarkFailed(f"bare: a wrongly signed callback was answered {status}")

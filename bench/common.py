@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import http.client
 import math
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from agentconnect.auth.secrets import new_api_key
 from agentconnect.db import plain_url
 from agentconnect.migrations_runner import upgrade
 
 _STARTED = time.monotonic()
+HOST = "127.0.0.1"
 
 
 class BenchmarkFailed(Exception):
@@ -36,6 +43,93 @@ def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def create_api_key(url: str, company_id: uuid.UUID) -> str:
+    """A new admin API key of the company, written straight into the database."""
+    key, prefix, key_hash = new_api_key()
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "INSERT INTO api_keys (id, company_id, name, role, prefix, key_hash)"
+            " VALUES (%s, %s, 'bench', 'admin', %s, %s)",
+            (uuid.uuid4(), company_id, prefix, key_hash),
+        )
+    return key
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    """A server (uvicorn) in a process of its own on HOST, its output in a temporary file."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], port: int) -> None:
+        self.name = name
+        self.port = port
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
+            prefix=f"bench-{name}-", suffix=".log"
+        )
+        say(f"{name} server on port {port}: {' '.join(command[1:])}")
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            command,
+            env={**os.environ, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")[-3000:]
+
+    def wait_ready(self, path: str = "/health", timeout_s: float = 60.0) -> None:
+        """Until `path` answers 200; BenchmarkFailed with the server's output otherwise."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchmarkFailed(f"the {self.name} server exited:\n{self.output()}")
+            connection = http.client.HTTPConnection(HOST, self.port, timeout=2)
+            try:
+                connection.request("GET", path)
+                if connection.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            finally:
+                connection.close()
+            time.sleep(0.1)
+        raise BenchmarkFailed(f"the {self.name} server did not answer {path}:\n{self.output()}")
+
+    def stop(self) -> None:
+        """SIGINT, as Ctrl-C: uvicorn shuts down gracefully (a profiled server still writes
+        its profile)."""
+        if self.process.poll() is not None:
+            say(f"{self.name} server had exited ({self.process.returncode}):\n{self.output()}")
+        else:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+@contextmanager
+def running(server: ServerProcess) -> Iterator[ServerProcess]:
+    """The server until the block ends, ready to answer `/health` when it starts."""
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
 
 
 def drop_database(server_url: str, name: str) -> None:

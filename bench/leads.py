@@ -41,11 +41,11 @@ from psycopg import sql
 from sqlalchemy import event
 
 from agentconnect.app import create_app
-from agentconnect.auth.secrets import new_api_key
 from agentconnect.config import Settings
 from agentconnect.db import Database
 from bench.common import (
     BenchmarkFailed,
+    create_api_key,
     main_with,
     percentile,
     say,
@@ -317,17 +317,6 @@ def generate(url: str, scale: float, seed: float) -> Dataset:
         for idx, cid, agents in rows
     ]
     return Dataset(companies=companies, history_rows=history_rows, seconds=seconds)
-
-
-def create_api_key(url: str, company_id: uuid.UUID) -> str:
-    key, prefix, key_hash = new_api_key()
-    with psycopg.connect(url) as conn:
-        conn.execute(
-            "INSERT INTO api_keys (id, company_id, name, role, prefix, key_hash)"
-            " VALUES (%s, %s, 'bench', 'admin', %s, %s)",
-            (uuid.uuid4(), company_id, prefix, key_hash),
-        )
-    return key
 
 
 # --- the bare SQL -------------------------------------------------------------------------------
