@@ -79,17 +79,15 @@ from typing import Any
 import httpx
 import psycopg
 from psycopg.types.json import Jsonb
-from sqlalchemy.engine import make_url
 
-from agentconnect.db import plain_url
 from agentconnect.kit.sql import DriverStatement
-from agentconnect.migrations_runner import upgrade
 from bench.common import (
     HOST,
     BenchmarkFailed,
     ServerProcess,
     create_api_key,
     free_port,
+    kept_database,
     load_average,
     main_with,
     percentile,
@@ -804,13 +802,8 @@ def render(
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.reuse:  # the data of an earlier --keep-database run, migrated to head
-        url = (
-            make_url(plain_url(args.database_url))
-            .set(database=args.database_name)
-            .render_as_string(hide_password=False)
-        )
-        upgrade(url)
+    if args.reuse:
+        url = kept_database(args.database_url, args.database_name)
         measure(url, load_dataset(url), args)
         return
     with scratch_database(args.database_url, args.database_name, keep=args.keep_database) as url:

@@ -14,9 +14,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import psycopg
 from psycopg import sql
@@ -55,6 +57,52 @@ def create_api_key(url: str, company_id: uuid.UUID) -> str:
             (uuid.uuid4(), company_id, prefix, key_hash),
         )
     return key
+
+
+async def call_asgi(
+    app: Any,
+    method: str,
+    path: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    body: bytes = b"",
+) -> tuple[int, bytes]:
+    """One request straight into an ASGI app, as a server hands it over after parsing HTTP:
+    the app's own cost, without an HTTP client's (httpx's in-process transport builds its own
+    request and response objects and streams, ~1-2 ms a request, which no server pays)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": urlencode(params or {}, doseq=True).encode(),
+        "headers": [
+            (b"host", b"bench"),
+            *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items()),
+        ],
+        "server": ("bench", 80),
+        "client": (HOST, 1),
+    }
+    status = 0
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, b"".join(chunks)
 
 
 def free_port() -> int:
@@ -139,12 +187,24 @@ def drop_database(server_url: str, name: str) -> None:
         admin.execute(statement)
 
 
+def database_on(server_url: str, name: str) -> str:
+    """The URL of database `name` on the server."""
+    return make_url(plain_url(server_url)).set(database=name).render_as_string(hide_password=False)
+
+
 def recreate_database(server_url: str, name: str) -> str:
     """Drop and create `name` on the server; return its URL."""
     drop_database(server_url, name)
     with psycopg.connect(plain_url(server_url), autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return make_url(plain_url(server_url)).set(database=name).render_as_string(hide_password=False)
+    return database_on(server_url, name)
+
+
+def kept_database(server_url: str, name: str) -> str:
+    """The database an earlier `--keep-database` run left, migrated to head (for `--reuse`)."""
+    url = database_on(server_url, name)
+    upgrade(url)
+    return url
 
 
 @contextmanager

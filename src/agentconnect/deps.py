@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -30,8 +30,33 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+_READS_ONLY = "_agentconnect_reads_only"
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def reads_only(endpoint: Endpoint) -> Endpoint:
+    """Mark an endpoint that never writes: its requests get a session without a transaction
+    block (Database.reading), two database round trips fewer than a unit of work.
+
+    Only for endpoints whose whole work, services included, is reading; authentication may
+    still record a key's last-used time, a single statement that commits by itself.
+    """
+    setattr(endpoint, _READS_ONLY, True)
+    return endpoint
+
+
+def is_reads_only(endpoint: object) -> bool:
+    return bool(getattr(endpoint, _READS_ONLY, False))
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.database
+    route = request.scope.get("route")  # the APIRoute matched, set by FastAPI
+    if is_reads_only(getattr(route, "endpoint", None)):
+        async with database.reading() as session:
+            yield session
+        return
     async with database.unit_of_work() as session:
         yield session
 

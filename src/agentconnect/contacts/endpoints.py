@@ -11,7 +11,7 @@ from agentconnect.activities import service as activities
 from agentconnect.activities.schemas import Activity
 from agentconnect.contacts import schemas, service
 from agentconnect.contacts.repository import ContactFilters
-from agentconnect.deps import ManagerDep, PrincipalDep, SessionDep
+from agentconnect.deps import ManagerDep, PrincipalDep, SessionDep, reads_only
 from agentconnect.kit.pagination import Page, PageDep
 from agentconnect.models import LifecycleStage, OptInStatus
 
@@ -19,6 +19,7 @@ router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
 
 
 @router.get("", response_model=Page[schemas.Contact])
+@reads_only
 async def list_contacts(
     session: SessionDep,
     principal: PrincipalDep,
@@ -87,6 +88,7 @@ async def import_contacts(
 
 
 @router.get("/{contact_id}", response_model=schemas.Contact)
+@reads_only
 async def get_contact(
     session: SessionDep, principal: PrincipalDep, contact_id: uuid.UUID
 ) -> schemas.Contact:
@@ -115,6 +117,7 @@ async def delete_contact(
 
 
 @router.get("/{contact_id}/activities", response_model=Page[Activity])
+@reads_only
 async def contact_activities(
     session: SessionDep, principal: PrincipalDep, contact_id: uuid.UUID, page: PageDep
 ) -> Page[Activity]:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from agentconnect.activities import service as activities
 from agentconnect.activities.schemas import Activity
-from agentconnect.deps import ManagerDep, PrincipalDep, SessionDep
+from agentconnect.deps import ManagerDep, PrincipalDep, SessionDep, reads_only
 from agentconnect.kit.pagination import Page, PageDep
 from agentconnect.leads import schemas, service
 from agentconnect.leads.repository import LeadFilters
@@ -34,6 +34,7 @@ async def create_lead(
 
 
 @router.get("", response_model=Page[schemas.Lead])
+@reads_only
 async def list_leads(
     session: SessionDep,
     principal: PrincipalDep,
@@ -59,6 +60,7 @@ async def list_leads(
 
 
 @router.get("/stats", response_model=schemas.PipelineStats)
+@reads_only
 async def pipeline_stats(session: SessionDep, principal: PrincipalDep) -> schemas.PipelineStats:
     """Counts and value per stage, total and weighted pipeline value, average score, win rate,
     stage-to-stage conversion from the history, and average days spent in each stage."""
@@ -66,6 +68,7 @@ async def pipeline_stats(session: SessionDep, principal: PrincipalDep) -> schema
 
 
 @router.get("/by-stage", response_model=schemas.Kanban)
+@reads_only
 async def leads_by_stage(
     session: SessionDep,
     principal: PrincipalDep,
@@ -76,6 +79,7 @@ async def leads_by_stage(
 
 
 @router.get("/high-value", response_model=Page[schemas.Lead])
+@reads_only
 async def high_value_leads(
     session: SessionDep,
     principal: PrincipalDep,
@@ -94,6 +98,7 @@ async def high_value_leads(
 
 
 @router.get("/unassigned", response_model=Page[schemas.Lead])
+@reads_only
 async def unassigned_leads(
     session: SessionDep, principal: PrincipalDep, page: PageDep, sort: SortParam = None
 ) -> Page[schemas.Lead]:
@@ -124,6 +129,7 @@ async def bulk_assign(
 
 
 @router.get("/{lead_id}", response_model=schemas.Lead)
+@reads_only
 async def get_lead(
     session: SessionDep, principal: PrincipalDep, lead_id: uuid.UUID
 ) -> schemas.Lead:
@@ -162,6 +168,7 @@ async def change_stage(
 
 
 @router.get("/{lead_id}/stage-history", response_model=Page[schemas.StageChange])
+@reads_only
 async def stage_history(
     session: SessionDep, principal: PrincipalDep, lead_id: uuid.UUID, page: PageDep
 ) -> Page[schemas.StageChange]:
@@ -182,6 +189,7 @@ async def assign_lead(
 
 
 @router.get("/{lead_id}/activities", response_model=Page[Activity])
+@reads_only
 async def lead_activities(
     session: SessionDep, principal: PrincipalDep, lead_id: uuid.UUID, page: PageDep
 ) -> Page[Activity]:
