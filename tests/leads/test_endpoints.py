@@ -301,6 +301,22 @@ async def test_list_by_assignee_and_score_sorted(
     assert titles(ranged) == ["Mid deal"]
 
 
+async def test_list_filters_by_contact(world: World) -> None:
+    contact = await new_contact(world.a.admin)
+    first = await new_lead(world.a.admin, contact_id=contact["id"], title="First")
+    second = await new_lead(world.a.admin, contact_id=contact["id"], title="Second")
+    await new_lead(world.a.admin, title="Someone else's")
+    response = await world.a.agent.get(LEADS, params={"contact_id": contact["id"]})
+    assert response.status_code == 200, response.text
+    assert {item["id"] for item in response.json()["items"]} == {first["id"], second["id"]}
+    assert response.json()["total"] == 2
+    # another company's contact: nothing, as for an unknown one
+    other = await world.b.admin.get(LEADS, params={"contact_id": contact["id"]})
+    assert other.json()["total"] == 0
+    bad = await world.a.agent.get(LEADS, params={"contact_id": "not-an-id"})
+    assert bad.status_code == 422
+
+
 async def test_list_sorts_by_value_and_paginates(world: World, pipeline: dict[str, Any]) -> None:
     first = await world.a.agent.get(LEADS, params={"sort": "-deal_value", "limit": 2})
     assert titles(first) == ["Big deal", "Won deal"]

@@ -360,6 +360,41 @@ async def test_kanban_columns(world: World, session) -> None:  # type: ignore[no
     ).status_code == 422
 
 
+async def test_kanban_counts_and_cards_follow_the_filters(world: World, session) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    from agentconnect.models import Lead
+
+    agent = str(world.a.actors[Role.AGENT].user.id)
+    mine = [await new_lead(world.a.admin, title=f"Mine {i}", deal_value=10, assigned_to=agent)
+            for i in range(3)]  # fmt: skip
+    await new_lead(world.a.admin, title="Theirs", deal_value=500)
+    await new_lead(world.a.admin, title="Mine sql", stage="sql", assigned_to=agent)
+    for i, lead in enumerate(mine):
+        await session.execute(
+            update(Lead).where(Lead.id == uuid.UUID(lead["id"])).values(score=30 * i)
+        )
+    await session.commit()
+
+    board = await world.a.manager.get(
+        f"{LEADS}/by-stage", params={"assigned_to": agent, "min_score": 30, "per_stage": 5}
+    )
+    assert board.status_code == 200, board.text
+    columns = {c["stage"]: c for c in board.json()["columns"]}
+    assert columns["lead"]["count"] == 2
+    assert columns["lead"]["value"] == "20.00"
+    assert [card["title"] for card in columns["lead"]["leads"]] == ["Mine 2", "Mine 1"]
+    assert columns["sql"]["count"] == 0  # its score is 0
+
+    searched = await world.a.manager.get(f"{LEADS}/by-stage", params={"q": "theirs"})
+    columns = {c["stage"]: c for c in searched.json()["columns"]}
+    assert [card["title"] for card in columns["lead"]["leads"]] == ["Theirs"]
+    assert sum(c["count"] for c in columns.values()) == 1
+
+    refused = await world.a.manager.get(f"{LEADS}/by-stage", params={"min_score": 101})
+    assert refused.status_code == 422
+
+
 async def test_contact_of_a_new_lead_gets_lifecycle(world: World) -> None:
     contact = await new_contact(world.a.admin, lifecycle_stage="subscriber")
     await new_lead(world.a.admin, contact_id=contact["id"], stage="opportunity")

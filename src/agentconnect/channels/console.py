@@ -8,8 +8,21 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agentconnect.auth.principal import Principal
 from agentconnect.channels.base import OutboundMessage, ProviderResult
-from agentconnect.models import ConsoleMessage
+from agentconnect.channels.repository import ConsoleMessageRepository
+from agentconnect.models import ConsoleMessage, Role
+
+
+async def recorded(
+    session: AsyncSession, principal: Principal, limit: int, offset: int
+) -> tuple[list[ConsoleMessage], int]:
+    """What the console provider recorded for the company, newest first, with the total.
+    Managers and admins only: the messages hold contacts' addresses and texts."""
+    principal.require(Role.MANAGER)
+    repo = ConsoleMessageRepository(session, principal.company_id)
+    stmt = repo.select().order_by(ConsoleMessage.created_at.desc(), ConsoleMessage.id)
+    return await repo.page(stmt, limit, offset)
 
 
 class ConsoleProvider:

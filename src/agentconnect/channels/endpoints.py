@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from agentconnect.channels import schemas, settings, twilio_settings
-from agentconnect.channels.repository import ConsoleMessageRepository
+from agentconnect.channels import console, schemas, settings, twilio_settings
 from agentconnect.deps import AdminDep, ManagerDep, PublicBaseUrlDep, SecretKeyDep, SessionDep
 from agentconnect.kit.pagination import Page, PageDep
-from agentconnect.models import ConsoleMessage
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
 
@@ -18,9 +16,7 @@ async def console_messages(
     session: SessionDep, principal: ManagerDep, page: PageDep
 ) -> Page[schemas.ConsoleMessageOut]:
     """Messages the console provider recorded instead of sending, newest first."""
-    repo = ConsoleMessageRepository(session, principal.company_id)
-    stmt = repo.select().order_by(ConsoleMessage.created_at.desc(), ConsoleMessage.id)
-    rows, total = await repo.page(stmt, page.limit, page.offset)
+    rows, total = await console.recorded(session, principal, page.limit, page.offset)
     items = [schemas.ConsoleMessageOut.model_validate(row) for row in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 

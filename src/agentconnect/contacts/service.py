@@ -16,7 +16,7 @@ from agentconnect.contacts.schemas import ContactCreate, ContactUpdate
 from agentconnect.errors import InvalidInput, NotFound
 from agentconnect.kit.integrity import conflicts_as_409
 from agentconnect.kit.sorting import order_by
-from agentconnect.models import Contact, OptInStatus
+from agentconnect.models import Contact, OptInStatus, Role
 from agentconnect.webhooks import events
 
 SORTABLE = {
@@ -103,4 +103,6 @@ async def delete_contact(
 async def import_csv(
     session: AsyncSession, principal: Principal, binary: IO[bytes]
 ) -> importer.ImportReport:
+    """Import a CSV of contacts (managers and admins: it can add many contacts at once)."""
+    principal.require(Role.MANAGER)
     return await importer.import_contacts(ImportStaging(session, principal.company_id), binary)

@@ -14,6 +14,7 @@ from agentconnect.deps import ManagerDep, PrincipalDep, SessionDep, reads_only
 from agentconnect.kit.pagination import Page, PageDep
 from agentconnect.leads import schemas, service
 from agentconnect.leads.repository import LeadFilters
+from agentconnect.models import LeadStage
 from agentconnect.scoring import service as scoring
 
 router = APIRouter(prefix="/api/v1/leads", tags=["leads"])
@@ -43,16 +44,7 @@ async def list_leads(
 ) -> Page[schemas.Lead]:
     """List leads, newest first unless `sort` says otherwise
     (created_at, updated_at, score, deal_value, expected_close_date, stage_changed_at, title)."""
-    filters = LeadFilters(
-        stages=query.stage or [],
-        assigned_to=query.assigned_to,
-        qualification_status=query.qualification_status or [],
-        min_score=query.min_score,
-        max_score=query.max_score,
-        min_value=query.min_value,
-        max_value=query.max_value,
-        q=query.q.strip() if query.q else None,
-    )
+    filters = _filters(query, stages=query.stage or [])
     rows, total = await service.list_leads(
         session, principal, filters, query.sort, page.limit, page.offset
     )
@@ -70,12 +62,25 @@ async def pipeline_stats(session: SessionDep, principal: PrincipalDep) -> schema
 @router.get("/by-stage", response_model=schemas.Kanban)
 @reads_only
 async def leads_by_stage(
-    session: SessionDep,
-    principal: PrincipalDep,
-    per_stage: Annotated[int, Query(ge=1, le=100, description="cards per column")] = 10,
+    session: SessionDep, principal: PrincipalDep, query: Annotated[schemas.KanbanQuery, Query()]
 ) -> schemas.Kanban:
-    """The kanban board: every stage with its count, value and best-scored leads."""
-    return await service.kanban(session, principal, per_stage)
+    """The kanban board: every stage with its count, value and best-scored leads, over the
+    leads the filters (those of the list, but the stage) keep."""
+    return await service.kanban(session, principal, query.per_stage, _filters(query))
+
+
+def _filters(query: schemas.LeadFilterQuery, stages: list[LeadStage] | None = None) -> LeadFilters:
+    return LeadFilters(
+        stages=stages or [],
+        contact_id=query.contact_id,
+        assigned_to=query.assigned_to,
+        qualification_status=query.qualification_status or [],
+        min_score=query.min_score,
+        max_score=query.max_score,
+        min_value=query.min_value,
+        max_value=query.max_value,
+        q=query.q.strip() if query.q else None,
+    )
 
 
 @router.get("/high-value", response_model=Page[schemas.Lead])

@@ -59,6 +59,7 @@ LIFECYCLE_FOR_STAGE = {
 @dataclass(frozen=True)
 class LeadFilters:
     stages: list[LeadStage] = field(default_factory=list)
+    contact_id: uuid.UUID | None = None
     assigned_to: uuid.UUID | None = None
     unassigned_only: bool = False
     open_only: bool = False
@@ -76,6 +77,8 @@ def filter_clauses(filters: LeadFilters) -> list[ColumnElement[bool]]:
         clauses.append(Lead.stage.in_(filters.stages))
     if filters.open_only:
         clauses.append(Lead.stage.in_(OPEN_LEAD_STAGES))
+    if filters.contact_id is not None:
+        clauses.append(Lead.contact_id == filters.contact_id)
     if filters.assigned_to is not None:
         clauses.append(Lead.assigned_to == filters.assigned_to)
     if filters.unassigned_only:
@@ -120,6 +123,7 @@ _BOUND_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
     "stage": lambda: Lead.stage == bindparam("stage"),
     "stages": lambda: Lead.stage == any_(bindparam("stages", type_=_TEXTS)),
     "open_only": lambda: Lead.stage == any_(literal(list(map(str, OPEN_LEAD_STAGES)), _TEXTS)),
+    "contact_id": lambda: Lead.contact_id == bindparam("contact_id"),
     "assigned_to": lambda: Lead.assigned_to == bindparam("assigned_to"),
     "unassigned_only": lambda: Lead.assigned_to.is_(None),
     "one_qualification_status": lambda: (
@@ -144,6 +148,7 @@ def filter_shape(filters: LeadFilters) -> tuple[tuple[str, ...], dict[str, Any]]
     values: dict[str, Any] = {
         **_one_or_many("stage", "stages", filters.stages),
         "open_only": filters.open_only or None,
+        "contact_id": filters.contact_id,
         "assigned_to": filters.assigned_to,
         "unassigned_only": filters.unassigned_only or None,
         **_one_or_many(
@@ -229,9 +234,15 @@ class LeadRepository(TenantRepository[Lead]):
         )
 
     def counting(self, filters: LeadFilters) -> Select[Any]:
-        """The total of a filtered list; the contact is joined only when `q` searches it, so
-        the count is usually an index-only scan."""
-        stmt = self.select(func.count()).where(true(), *filter_clauses(filters))
+        """The total of a filtered list: usually an index-only scan."""
+        return self._filtered(self.select(func.count()), filters)
+
+    def _filtered(self, stmt: Select[Any], filters: LeadFilters | None) -> Select[Any]:
+        """`stmt` over the company's leads, narrowed by the filters (the contact joined only
+        when `q` searches it)."""
+        if filters is None:
+            return stmt
+        stmt = stmt.where(true(), *filter_clauses(filters))
         if filters.q:
             stmt = stmt.join(Lead.contact).where(Contact.company_id == self.company_id)
         return stmt
@@ -487,12 +498,17 @@ class LeadRepository(TenantRepository[Lead]):
 
     # --- statistics ---------------------------------------------------------------------------
 
-    async def stage_totals(self) -> list[tuple[LeadStage, int, Decimal, float | None]]:
-        stmt = self.select(
-            Lead.stage,
-            func.count(),
-            func.coalesce(func.sum(Lead.deal_value), 0),
-            func.avg(Lead.score),
+    async def stage_totals(
+        self, filters: LeadFilters | None = None
+    ) -> list[tuple[LeadStage, int, Decimal, float | None]]:
+        stmt = self._filtered(
+            self.select(
+                Lead.stage,
+                func.count(),
+                func.coalesce(func.sum(Lead.deal_value), 0),
+                func.avg(Lead.score),
+            ),
+            filters,
         ).group_by(Lead.stage)
         return [(r[0], r[1], r[2], r[3]) for r in (await self.session.execute(stmt)).all()]
 
@@ -528,11 +544,10 @@ class LeadRepository(TenantRepository[Lead]):
 
     # --- kanban -------------------------------------------------------------------------------
 
-    async def top_per_stage(self, per_stage: int) -> list[Lead]:
+    async def top_per_stage(self, per_stage: int, filters: LeadFilters | None = None) -> list[Lead]:
         """The `per_stage` best-scored leads of every stage: one indexed LIMIT per stage."""
         best = [
-            select(Lead.id)
-            .where(self.scope(), Lead.stage == stage)
+            self._filtered(select(Lead.id).where(self.scope(), Lead.stage == stage), filters)
             .order_by(Lead.score.desc(), Lead.created_at.desc(), Lead.id)
             .limit(per_stage)
             for stage in LeadStage

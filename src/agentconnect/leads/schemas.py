@@ -56,11 +56,12 @@ class QualificationData(BaseModel):
         return value
 
 
-class LeadListQuery(BaseModel):
-    """The list's filters, read from the query string as one model: FastAPI then validates
-    them in one call instead of parameter by parameter (most of its per-request cost)."""
+class LeadFilterQuery(BaseModel):
+    """The filters of the lead list and the kanban board, read from the query string as one
+    model: FastAPI then validates them in one call instead of parameter by parameter (most of
+    its per-request cost)."""
 
-    stage: list[LeadStage] | None = Field(default=None, description="repeatable")
+    contact_id: uuid.UUID | None = Field(default=None, description="the leads of one contact")
     assigned_to: uuid.UUID | None = None
     qualification_status: list[QualificationStatus] | None = None
     min_score: Annotated[int, Field(ge=0, le=100)] | None = None
@@ -70,9 +71,17 @@ class LeadListQuery(BaseModel):
     q: Annotated[str, StringConstraints(max_length=200)] | None = Field(
         default=None, description="title or contact"
     )
+
+
+class LeadListQuery(LeadFilterQuery):
+    stage: list[LeadStage] | None = Field(default=None, description="repeatable")
     sort: Annotated[str, StringConstraints(max_length=200)] | None = Field(
         default=None, examples=["-score"]
     )
+
+
+class KanbanQuery(LeadFilterQuery):
+    per_stage: Annotated[int, Field(ge=1, le=100, description="cards per column")] = 10
 
 
 class LeadCreate(InputSchema):

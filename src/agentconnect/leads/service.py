@@ -411,10 +411,12 @@ async def pipeline_stats(session: AsyncSession, principal: Principal) -> schemas
     )
 
 
-async def kanban(session: AsyncSession, principal: Principal, per_stage: int) -> schemas.Kanban:
+async def kanban(
+    session: AsyncSession, principal: Principal, per_stage: int, filters: LeadFilters | None = None
+) -> schemas.Kanban:
     leads = _repo(session, principal)
-    totals = {stage: (count, value) for stage, count, value, _ in await leads.stage_totals()}
-    top = await leads.top_per_stage(per_stage)
+    totals = {stage: (count, value) for stage, count, value, _ in await leads.stage_totals(filters)}
+    top = await leads.top_per_stage(per_stage, filters)
     columns = []
     for stage in LeadStage:
         count, value = totals.get(stage, (0, Decimal(0)))

@@ -14,9 +14,10 @@ from agentconnect.contacts.repository import ContactFilters
 from agentconnect.conversations import service as conversations
 from agentconnect.deps import SessionDep
 from agentconnect.leads import service as leads
+from agentconnect.leads.repository import LeadFilters
 from agentconnect.leads.schemas import LeadCreate
-from agentconnect.models import LifecycleStage, OptInStatus, Role
-from agentconnect.web import forms, queries
+from agentconnect.models import LifecycleStage, OptInStatus
+from agentconnect.web import forms
 from agentconnect.web.deps import ViewerDep, check_csrf
 from agentconnect.web.render import is_htmx, page, redirect
 
@@ -83,7 +84,6 @@ async def import_file(
 ) -> Response:
     """The same import as `POST /api/v1/contacts/import` (managers and admins); the answer is
     the report: counts and every refused row with its reason."""
-    viewer.principal.require(Role.MANAGER)  # the API's rule, kept in its endpoint
     report = await contacts.import_csv(session, viewer.principal, file.file)
     template = "_import_result.html" if is_htmx(request) else "import.html"
     return page(
@@ -118,7 +118,9 @@ async def contact_page(
         session, viewer.principal, 50, 0, contact_id=contact.id
     )
     talks, _ = await conversations.list_for(session, viewer.principal, contact.id, 10, 0)
-    leads = await queries.leads_of_contact(session, viewer.principal, contact.id)
+    contact_leads, _ = await leads.list_leads(
+        session, viewer.principal, LeadFilters(contact_id=contact.id), "-created_at", 100, 0
+    )
     return page(
         request,
         "contact.html",
@@ -128,5 +130,5 @@ async def contact_page(
         timeline=timeline,
         timeline_total=timeline_total,
         conversations=talks,
-        leads=leads,
+        leads=contact_leads,
     )

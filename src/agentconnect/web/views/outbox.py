@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from agentconnect.channels import console
 from agentconnect.deps import SessionDep
-from agentconnect.models import Role
-from agentconnect.web import forms, queries
+from agentconnect.web import forms
 from agentconnect.web.deps import ViewerDep
 from agentconnect.web.render import page
 
@@ -16,10 +16,8 @@ PAGE_SIZE = 50
 
 @router.get("/outbox", include_in_schema=False)
 async def outbox(request: Request, session: SessionDep, viewer: ViewerDep) -> Response:
-    # The same rule as GET /api/v1/channels/console/messages: managers and admins.
-    viewer.principal.require(Role.MANAGER)
     offset = forms.integer(request.query_params, "offset", 0, 10_000_000) or 0
-    rows, total = await queries.console_messages(session, viewer.principal, PAGE_SIZE, offset)
+    rows, total = await console.recorded(session, viewer.principal, PAGE_SIZE, offset)
     return page(
         request,
         "outbox.html",

@@ -12,7 +12,7 @@ from agentconnect.leads import service as leads
 from agentconnect.leads.repository import LeadFilters
 from agentconnect.models import LeadStage, User
 from agentconnect.tenancy import service as tenancy
-from agentconnect.web import forms, queries
+from agentconnect.web import forms
 from agentconnect.web.deps import Viewer, ViewerDep
 from agentconnect.web.render import is_htmx, page, redirect
 
@@ -56,10 +56,10 @@ async def pipeline(request: Request, session: SessionDep, viewer: ViewerDep) -> 
         min_value=forms.decimal(params, "min_value"),
         max_value=forms.decimal(params, "max_value"),
     )
-    columns = await queries.kanban(session, viewer.principal, filters, CARDS_PER_COLUMN)
+    board = await leads.kanban(session, viewer.principal, CARDS_PER_COLUMN, filters)
     users = await company_users(session, viewer)
     context: dict[str, Any] = {
-        "columns": columns,
+        "columns": board.columns,
         "users": users,
         "user_names": {u.id: u.name for u in users},
         "stages": list(LeadStage),
