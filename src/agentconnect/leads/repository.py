@@ -173,6 +173,14 @@ def _one_or_many(one: str, many: str, values: Sequence[str]) -> dict[str, Any]:
     return {one: texts[0] if len(texts) == 1 else None, many: texts if len(texts) > 1 else None}
 
 
+# Filters whose best plan depends on their values: how many stages or statuses an array holds
+# (a generic plan for `stage = ANY($1)` was a bitmap scan and a sort, 4.6 ms against 1.7 ms),
+# how selective a search pattern is. Pages without them are prepared after a few runs (psycopg)
+# and may reuse a generic plan: with equality on the leading columns of an index that serves
+# the order, it is the plan every value gets anyway, and it saves ~0.6 ms of planning a page.
+_PLANNED_PER_CALL = frozenset({"stages", "qualification_status", "q"})
+
+
 @functools.lru_cache(maxsize=256)
 def page_statement(
     shape: tuple[str, ...], sort: str, default_sort: str, lead_columns: tuple[Any, ...]
@@ -187,8 +195,7 @@ def page_statement(
     if "q" in shape:
         total = total.join(Lead.contact).where(Contact.company_id == company)
     return DriverStatement(
-        # the page's plan depends on the tenant's size and the filters' values
-        plan_each_call=True,
+        plan_each_call=not _PLANNED_PER_CALL.isdisjoint(shape),
         statement=select(*lead_columns, *CONTACT_SUMMARY, total.scalar_subquery())
         .join(Lead.contact)
         .where(Lead.company_id == company, Contact.company_id == company, *clauses)
