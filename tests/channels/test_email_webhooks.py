@@ -16,11 +16,13 @@ from agentconnect.models import (
     ActivityType,
     CampaignContact,
     Contact,
+    Conversation,
     Delivery,
     DeliveryStatus,
     EnrollmentStatus,
     GoalType,
     InboundEvent,
+    IntentMatch,
     OptInStatus,
     Suppression,
     SuppressionReason,
@@ -221,6 +223,38 @@ async def test_reply_is_recorded_and_reaches_the_reply_goal(
     assert len(await activities(session, world.a.id, ActivityType.GOAL_ACHIEVED)) == 1
     jobs = await session.scalar(text("SELECT count(*) FROM procrastinate_jobs"))
     assert jobs == 1  # the contact is scored again
+
+
+async def test_the_intents_in_a_reply_are_found_in_what_the_contact_wrote(
+    world: World, app: Any, session: AsyncSession
+) -> None:
+    sent = await sent_email(session, world.a.id)
+    body = (
+        "We have budget approved, can we start next month?\n\n"
+        "On Mon, 23 Nov 2026, Ann <ann@crm.example> wrote:\n"
+        "> Not interested? Is the price too high for you?"
+    )
+    reply = event("reply", f"<{sent.message_id_header}>", subject="Re: Hello", text=body)
+    assert (await post(world.anonymous, app, world.a.id, [reply])).json()["matched"] == 1
+    session.expire_all()
+    [conversation] = (await session.scalars(select(Conversation))).all()
+    assert (conversation.contact_id, conversation.channel) == (sent.contact_id, "email")
+    assert [(m["role"], m["text"]) for m in conversation.messages] == [
+        ("contact", "We have budget approved, can we start next month?")
+    ]
+    found = (await session.scalars(select(IntentMatch))).all()
+    intents = {m.intent for m in found}
+    assert {"budget_confirmed", "timeline_defined"} <= intents
+    # the quoted question is ours: no objection or disinterest is read into it
+    assert not intents & {"not_interested", "objection_budget"}
+    assert {m.conversation_id for m in found} == {conversation.id}
+
+    # the next reply in the thread joins the conversation; a quote alone adds nothing
+    again = event("reply", f"<{sent.message_id_header}>", text="> only the quote")
+    assert (await post(world.anonymous, app, world.a.id, [again])).json()["matched"] == 1
+    session.expire_all()
+    [conversation] = (await session.scalars(select(Conversation))).all()
+    assert len(conversation.messages) == 1
 
 
 async def test_unknown_message_id_is_stored_and_ignored(

@@ -25,6 +25,7 @@ from agentconnect.models import (
     DeliveryStatus,
     EnrollmentStatus,
     InboundEvent,
+    IntentMatch,
     MessageType,
     Suppression,
     SuppressionReason,
@@ -534,6 +535,25 @@ async def test_a_reply_is_recorded_and_reaches_the_reply_goal(
     session.expire_all()
     [conversation] = (await session.scalars(select(Conversation))).all()
     assert [m["text"] for m in conversation.messages] == ["  Yes, call me tomorrow  ", "Any time"]
+
+
+async def test_the_intents_in_a_reply_are_read_once(world: World, session: AsyncSession) -> None:
+    await configure_twilio(world.a.admin)
+    contact_id = await new_contact(world.a.manager)
+    said = inbound_form("We have budget approved, can we start next month?")
+    assert (await post(world.anonymous, world.a.id, "inbound", said)).status_code == 200
+    found = (await session.scalars(select(IntentMatch))).all()
+    assert {"budget_confirmed", "timeline_defined"} <= {m.intent for m in found}
+    assert {m.contact_id for m in found} == {contact_id}
+    evidence = " ".join(m.evidence for m in found).lower()
+    assert "budget approved" in evidence
+
+    # a later message is read alone: the earlier one is not found again
+    assert (
+        await post(world.anonymous, world.a.id, "inbound", inbound_form("Thanks"))
+    ).status_code == 200
+    session.expire_all()
+    assert len((await session.scalars(select(IntentMatch))).all()) == len(found)
 
 
 async def test_concurrent_replies_share_one_conversation(

@@ -9,7 +9,9 @@ Order rules, so retried and out-of-order callbacks are harmless:
 - `bounce` moves it from `sending`/`sent`/`delivered`: a bounce report may follow the receiving
   server's acceptance (an asynchronous bounce, RFC 3464 DSN), so it wins over `delivered`;
 - a hard bounce suppresses the address, a complaint suppresses it and opts the contact out;
-- a reply records `email_replied`, reaches `reply` goals and schedules a new score.
+- a reply records `email_replied`, adds what the contact wrote (not the message it quotes) to
+  the campaign's e-mail conversation with the contact, where the intent detector reads it,
+  reaches `reply` goals and schedules a new score.
 
 An event whose Message-ID matches no delivery of the company is stored and otherwise ignored.
 """
@@ -26,10 +28,13 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agentconnect.channels.email_reply_text import strip_quoted
+from agentconnect.conversations import service as conversations
 from agentconnect.delivery.goals import achieve_goal
 from agentconnect.models import (
     ActivityType,
     Company,
+    ConversationChannel,
     DeliveryStatus,
     GoalType,
     InboundEvent,
@@ -201,6 +206,18 @@ async def _apply(session: AsyncSession, ref: DeliveryRef, event: EmailEvent) -> 
         }
         activities.record(ref, ActivityType.EMAIL_REPLIED, meta, when)
         await session.flush()
+        written = strip_quoted(event.text or "")
+        if written:
+            reply = conversations.Reply(
+                contact_id=ref.contact_id,
+                lead_id=ref.lead_id,
+                channel=ConversationChannel.EMAIL.value,
+                thread=str(ref.campaign_id),  # a campaign's e-mails are one conversation
+                text=written,
+                at=when,
+                details={"subject": event.subject},
+            )
+            await conversations.record_reply(session, ref.company_id, reply)
         await achieve_goal(
             session, ref.company_id, ref.contact_id, GoalType.REPLY, occurred_at=when
         )

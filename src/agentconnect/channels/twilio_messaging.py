@@ -13,7 +13,8 @@ Twilio does not promise the order of callbacks; statuses are ranked and never mo
 Inbound messages are a keyword (STOP and its synonyms, START/UNSTOP, HELP/INFO) or a reply.
 A reply is recorded as `sms_replied`/`whatsapp_replied` (the latter is also the start of
 WhatsApp's 24-hour session, which the scheduler reads), appended to the contact's
-conversation on that channel, reaches `reply` goals and schedules a new score.
+conversation on that channel (the intent detector reads it there), reaches `reply` goals and
+schedules a new score.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.twiml.messaging_response import MessagingResponse
 
+from agentconnect.conversations import service as conversations
 from agentconnect.delivery.goals import achieve_goal
 from agentconnect.errors import InvalidInput
 from agentconnect.models import ActivityType, GoalType, MessageType
@@ -499,14 +501,6 @@ VALUES (gen_random_uuid(), :company_id, :campaign_id, :contact_id, :lead_id, :me
 
 # One conversation per contact, channel and our number; the upsert means two replies arriving
 # together append to the same one instead of starting two.
-_APPEND_TO_CONVERSATION = text("""
-INSERT INTO conversations (id, company_id, contact_id, lead_id, channel, started_at, messages,
-                           external_id, details, created_at)
-VALUES (gen_random_uuid(), :company_id, :contact_id, :lead_id, :channel, :at,
-        CAST(:messages AS jsonb), :external_id, CAST(:details AS jsonb), now())
-ON CONFLICT (company_id, external_id) WHERE external_id IS NOT NULL
-DO UPDATE SET messages = conversations.messages || EXCLUDED.messages
-""")
 
 EMPTY_TWIML = str(MessagingResponse())
 
@@ -586,35 +580,21 @@ async def _record_reply(
     )
 
 
-async def _append_to_conversation(
-    session: AsyncSession,
-    company_id: uuid.UUID,
-    message: InboundMessage,
-    sender: Sender,
-    at: datetime,
-) -> None:
-    entry = {"role": "contact", "text": message.body, "at": at.isoformat()}
-    await session.execute(
-        _APPEND_TO_CONVERSATION,
-        {
-            "company_id": company_id,
-            "contact_id": sender.contact_id,
-            "lead_id": sender.newest_lead_id,
-            "channel": message.channel.value,
-            "at": at,
-            "messages": json.dumps([entry]),
-            "external_id": f"{message.channel.value}:{sender.contact_id}:{message.recipient}",
-            "details": json.dumps({"provider": PROVIDER, "our_number": message.recipient}),
-        },
-    )
-
-
 async def _reply(
     session: AsyncSession, company_id: uuid.UUID, message: InboundMessage, sender: Sender
 ) -> None:
     at = datetime.now(UTC)
     await _record_reply(session, company_id, message, sender, at)
-    await _append_to_conversation(session, company_id, message, sender, at)
+    reply = conversations.Reply(
+        contact_id=sender.contact_id,
+        lead_id=sender.newest_lead_id,
+        channel=message.channel.value,
+        thread=message.recipient,  # our number: one conversation per number the contact texts
+        text=message.body,
+        at=at,
+        details={"provider": PROVIDER, "our_number": message.recipient},
+    )
+    await conversations.record_reply(session, company_id, reply)
     await achieve_goal(session, company_id, sender.contact_id, GoalType.REPLY, occurred_at=at)
     await schedule_rescore(session, company_id, [sender.contact_id])
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +19,20 @@ from agentconnect.models import Conversation, IntentMatch
 from agentconnect.scoring import jobs
 from agentconnect.scoring.intent import KeywordIntentDetector, detect_in_conversation
 from agentconnect.scoring.service import load_config
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message a contact sent back on a channel, and the thread it belongs to (what one
+    conversation gathers: a phone-number pair, a campaign's e-mails)."""
+
+    contact_id: uuid.UUID
+    lead_id: uuid.UUID | None
+    channel: str
+    thread: str
+    text: str
+    at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 def _out(conversation: Conversation, matches: list[IntentMatch]) -> schemas.Conversation:
@@ -56,25 +74,66 @@ async def detect_intents(session: AsyncSession, conversation: Conversation) -> l
     """Find the intents in the contact's words with the company's keywords, store them, and
     rescore the contact (the AI-intent score reads them). A transcript the CRM wrote itself
     (an AI agent's call) goes through here too when it ends."""
-    config = await load_config(session, conversation.company_id)
+    return await _detect_and_store(
+        session,
+        conversation.company_id,
+        conversation.id,
+        conversation.contact_id,
+        conversation.messages,
+        conversation.started_at,
+    )
+
+
+async def record_reply(
+    session: AsyncSession,
+    company_id: uuid.UUID,
+    reply: Reply,
+) -> list[IntentMatch]:
+    """A contact's reply (SMS, WhatsApp, e-mail) appended to its thread's conversation, and
+    the intents in it. Only the new message is read for intents: the conversation's earlier
+    messages were read when they came in."""
+    message: dict[str, Any] = {"role": "contact", "text": reply.text, "at": reply.at.isoformat()}
+    conversation_id = await ConversationRepository(session, company_id).append(
+        contact_id=reply.contact_id,
+        lead_id=reply.lead_id,
+        channel=reply.channel,
+        external_id=f"{reply.channel}:{reply.contact_id}:{reply.thread}",
+        message=message,
+        at=reply.at,
+        details=reply.details,
+    )
+    return await _detect_and_store(
+        session, company_id, conversation_id, reply.contact_id, [message], reply.at
+    )
+
+
+async def _detect_and_store(
+    session: AsyncSession,
+    company_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    messages: Sequence[Mapping[str, object]],
+    at: datetime,
+) -> list[IntentMatch]:
+    config = await load_config(session, company_id)
     detector = KeywordIntentDetector(config.intent_keywords.model_dump())
     # Pattern matching over a long transcript is CPU work: off the event loop.
-    found = await asyncio.to_thread(detect_in_conversation, detector, conversation.messages)
+    found = await asyncio.to_thread(detect_in_conversation, detector, messages)
     matches = [
         IntentMatch(
-            company_id=conversation.company_id,
-            conversation_id=conversation.id,
-            contact_id=conversation.contact_id,
+            company_id=company_id,
+            conversation_id=conversation_id,
+            contact_id=contact_id,
             intent=match.intent,
             confidence=match.confidence,
             evidence=match.evidence,
-            detected_at=conversation.started_at,
+            detected_at=at,
         )
         for match in found
     ]
     session.add_all(matches)
     await session.flush()
-    await jobs.schedule_rescore(session, conversation.company_id, [conversation.contact_id])
+    await jobs.schedule_rescore(session, company_id, [contact_id])
     return matches
 
 
