@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from agentconnect.models import Event, WebhookEndpoint
 from tests.fixtures.world import World
 
 IMPORT = "/api/v1/contacts/import"
@@ -243,3 +246,38 @@ async def test_error_count_goes_beyond_the_listed_errors(world: World) -> None:
     body = (await upload(world.a.admin, csv)).json()
     assert len(body["errors"]) == 1_000
     assert body["error_count"] == 1_200
+
+
+async def test_imported_contacts_are_announced_only_to_a_company_that_listens(
+    world: World, session: AsyncSession
+) -> None:
+    session.add(
+        WebhookEndpoint(
+            company_id=world.a.id,
+            url="https://hooks.example/contacts",
+            event_types=["contact.created"],
+            enabled=True,
+            secret_ciphertext=b"not used: nothing is delivered in this test",
+        )
+    )
+    await session.commit()
+    existing = await upload(world.a.manager, "email\nold@x.example\n")
+    assert existing.json()["created"] == 1
+    csv = "email,first_name\nold@x.example,Old\nnew1@x.example,Ann\nnew2@x.example,Bob\n"
+    imported = await upload(world.a.manager, csv)
+    assert (imported.json()["created"], imported.json()["updated"]) == (2, 1)
+    await upload(world.b.manager, csv)  # company b listens to nothing
+
+    rows = (
+        await session.execute(
+            select(Event.company_id, Event.event_type, Event.contact_id).order_by(Event.seq)
+        )
+    ).all()
+    assert {row.company_id for row in rows} == {world.a.id}
+    assert {row.event_type for row in rows} == {"contact.created"}
+    emails = {c["email"]: c["id"] for c in (await all_contacts(world.a.manager)).values()}
+    assert [str(row.contact_id) for row in rows] == [
+        emails["old@x.example"],
+        emails["new1@x.example"],
+        emails["new2@x.example"],
+    ]

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agentconnect.webhooks import events
+
 # Order of the staged values; also the COPY column list.
 STAGED_COLUMNS = (
     "row_no",
@@ -103,6 +105,10 @@ _INSERT = (
 )
 
 
+CREATED = "contact.created"
+_CREATED_WANTED = f"SELECT event_wanted(:company_id, '{CREATED}')"
+
+
 @dataclass(frozen=True)
 class MergeResult:
     created: int
@@ -115,11 +121,15 @@ class ImportStaging:
 
     def __init__(self, session: AsyncSession, company_id: uuid.UUID) -> None:
         self.session = session
+        self.company_id = company_id
         self.params = {"company_id": company_id}
+        self.announce_created = False
 
     async def prepare(self) -> None:
         await self.session.execute(text(_CREATE))
         await self.session.execute(text("TRUNCATE contact_import_rows"))
+        # Asked once per import: without a listener the new ids are never brought back.
+        self.announce_created = bool(await self.session.scalar(text(_CREATED_WANTED), self.params))
 
     async def merge(self, rows: list[tuple[Any, ...]]) -> MergeResult:
         await self._copy(rows)
@@ -139,7 +149,12 @@ class ImportStaging:
             for r in (await run(text(_REFUSE_SAME_MATCH))).all()
         ]
         updated = (await run(text(_UPDATE), self.params)).rowcount  # type: ignore[attr-defined]
-        created = (await run(text(_INSERT), self.params)).rowcount  # type: ignore[attr-defined]
+        if self.announce_created:
+            ids = list((await run(text(_INSERT + " RETURNING id"), self.params)).scalars())
+            await events.emit_contact_events(self.session, self.company_id, CREATED, ids)
+            created = len(ids)
+        else:
+            created = (await run(text(_INSERT), self.params)).rowcount  # type: ignore[attr-defined]
         await run(text("TRUNCATE contact_import_rows"))
         return MergeResult(created=created, updated=updated, refused=refused)
 
