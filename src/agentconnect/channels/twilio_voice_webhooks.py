@@ -14,9 +14,11 @@ nothing stored); what each one does is in channels/twilio_calls.py.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from agentconnect.agent.base import Agent
 from agentconnect.channels import twilio_calls as calls
@@ -38,29 +40,46 @@ def _agent(request: Request) -> Agent:
     return agent or calls.default_agent()
 
 
-async def _verified_call(
+@dataclass(frozen=True)
+class VoiceCallback:
+    """A verified voice webhook and the call it names (None: the URL names no call of the
+    company, which is answered harmlessly rather than as an error Twilio would retry)."""
+
+    verified: TwilioRequest
+    call: CallContext | None
+    environment: ProviderEnvironment
+
+
+async def verified_callback(
+    company_id: str,
     request: Request,
     session: SessionDep,
-    company: str,
-    secret: str,
+    secret: SecretKeyDep,
     environment: ProviderEnvironmentDep,
-) -> tuple[TwilioRequest, CallContext | None]:
+) -> VoiceCallback:
+    """Every voice webhook's first step: the signature (403 otherwise, nothing stored), then
+    the call of `?delivery=`."""
     try:
-        company_id = uuid.UUID(company)
+        company = uuid.UUID(company_id)
     except ValueError:
         raise Forbidden(REFUSED) from None  # as for a bad signature: the URL tells nothing
     verified = await verify(
         request,
         session,
-        company_id,
+        company,
         secret_key=secret,
         public_base_url=environment.public_base_url,
     )
     try:
         delivery_id = uuid.UUID(request.query_params.get("delivery", ""))
     except ValueError:
-        return verified, None
-    return verified, await calls.load_call(session, company_id, delivery_id)
+        return VoiceCallback(verified, None, environment)
+    return VoiceCallback(
+        verified, await calls.load_call(session, company, delivery_id), environment
+    )
+
+
+CallbackDep = Annotated[VoiceCallback, Depends(verified_callback)]
 
 
 def _turn(request: Request) -> int | None:
@@ -76,104 +95,73 @@ def _gather_url(environment: ProviderEnvironment, call: CallContext) -> str:
 
 
 @router.post("/{company_id}/voice/twiml", response_class=Response)
-async def voice_twiml(
-    company_id: str,
-    request: Request,
-    session: SessionDep,
-    secret: SecretKeyDep,
-    environment: ProviderEnvironmentDep,
-) -> Response:
+async def voice_twiml(request: Request, session: SessionDep, callback: CallbackDep) -> Response:
     """TwiML for an answered campaign call: the AI agent's greeting in a speech `<Gather>`, or
     the step's script when the campaign has no call flow."""
-    verified, call = await _verified_call(request, session, company_id, secret, environment)
+    call = callback.call
     if call is None:
         return Response(calls.hangup_twiml(), media_type=_XML)
     twiml = await calls.start(
         session,
         call,
-        verified.form,
-        _gather_url(environment, call),
+        callback.verified.form,
+        _gather_url(callback.environment, call),
         _agent(request),
         datetime.now(UTC),
-        transfer_number=verified.config.transfer_number,
+        transfer_number=callback.verified.config.transfer_number,
     )
     return Response(twiml, media_type=_XML)
 
 
 @router.post("/{company_id}/voice/gather", response_class=Response)
-async def voice_gather(
-    company_id: str,
-    request: Request,
-    session: SessionDep,
-    secret: SecretKeyDep,
-    environment: ProviderEnvironmentDep,
-) -> Response:
+async def voice_gather(request: Request, session: SessionDep, callback: CallbackDep) -> Response:
     """What the callee said (`SpeechResult`; none when they stayed silent): the agent's next
     turn as TwiML."""
-    verified, call = await _verified_call(request, session, company_id, secret, environment)
+    call = callback.call
     if call is None:
         return Response(calls.hangup_twiml(), media_type=_XML)
     twiml = await calls.speech(
         session,
         call,
-        verified.form,
-        _gather_url(environment, call),
+        callback.verified.form,
+        _gather_url(callback.environment, call),
         _agent(request),
         datetime.now(UTC),
-        transfer_number=verified.config.transfer_number,
+        transfer_number=callback.verified.config.transfer_number,
         answering=_turn(request),
     )
     return Response(twiml, media_type=_XML)
 
 
 @router.post("/{company_id}/voice/amd", status_code=204, response_class=Response)
-async def voice_amd(
-    company_id: str,
-    request: Request,
-    session: SessionDep,
-    secret: SecretKeyDep,
-    environment: ProviderEnvironmentDep,
-) -> Response:
+async def voice_amd(session: SessionDep, callback: CallbackDep) -> Response:
     """Answering-machine detection's verdict (`AnsweredBy`): a machine gets the voicemail."""
-    verified, call = await _verified_call(request, session, company_id, secret, environment)
-    if call is not None:
+    if callback.call is not None:
         account = TwilioAccount(
-            verified.config,
-            public_base_url=environment.public_base_url,
-            api_base=environment.twilio_api_base,
+            callback.verified.config,
+            public_base_url=callback.environment.public_base_url,
+            api_base=callback.environment.twilio_api_base,
         )
         try:
-            await calls.machine_detected(session, call, verified.form, account, datetime.now(UTC))
+            await calls.machine_detected(
+                session, callback.call, callback.verified.form, account, datetime.now(UTC)
+            )
         finally:
             await account.close()
     return Response(status_code=204)
 
 
 @router.post("/{company_id}/voice/status", status_code=204, response_class=Response)
-async def voice_status(
-    company_id: str,
-    request: Request,
-    session: SessionDep,
-    secret: SecretKeyDep,
-    environment: ProviderEnvironmentDep,
-) -> Response:
+async def voice_status(session: SessionDep, callback: CallbackDep) -> Response:
     """A call status callback (`CallStatus`, `CallDuration`)."""
-    verified, call = await _verified_call(request, session, company_id, secret, environment)
-    if call is not None:
-        await calls.call_status(session, call, verified.form, datetime.now(UTC))
+    if callback.call is not None:
+        await calls.call_status(session, callback.call, callback.verified.form, datetime.now(UTC))
     return Response(status_code=204)
 
 
 @router.post("/{company_id}/voice/recording", status_code=204, response_class=Response)
-async def voice_recording(
-    company_id: str,
-    request: Request,
-    session: SessionDep,
-    secret: SecretKeyDep,
-    environment: ProviderEnvironmentDep,
-) -> Response:
+async def voice_recording(session: SessionDep, callback: CallbackDep) -> Response:
     """A finished recording (`RecordingSid`, `RecordingUrl`): referenced on the call session."""
-    verified, call = await _verified_call(request, session, company_id, secret, environment)
-    if call is not None:
-        await calls.recording(session, call, verified.form, datetime.now(UTC))
+    if callback.call is not None:
+        await calls.recording(session, callback.call, callback.verified.form, datetime.now(UTC))
     return Response(status_code=204)
