@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentconnect.db import Database
-from agentconnect.kit.sql import DriverStatement
+from agentconnect.kit.sql import DriverStatement, planned_per_call
 from agentconnect.models import Company
 
 
@@ -47,3 +47,21 @@ def test_an_expanding_in_is_refused_when_compiled() -> None:
         DriverStatement(
             select(text("1")).where(Company.name.in_(bindparam("names", expanding=True)))
         )
+
+
+async def _prepared_statements(session: AsyncSession) -> int:
+    count = await session.scalar(text("SELECT count(*) FROM pg_prepared_statements"))
+    return int(count or 0)
+
+
+async def test_statements_in_planned_per_call_are_never_prepared(session: AsyncSession) -> None:
+    """psycopg prepares a statement after five runs of the same text; inside the block it does
+    not, and the connection's own threshold comes back after it."""
+    query = select(Company.id).where(Company.name == bindparam("name"))
+    async with planned_per_call(session):
+        for _ in range(8):
+            await session.execute(query, {"name": "nobody"})
+        assert await _prepared_statements(session) == 0
+    for _ in range(8):
+        await session.execute(query, {"name": "nobody"})
+    assert await _prepared_statements(session) >= 1  # outside it: psycopg's own threshold

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.orm import contains_eager
 
 from agentconnect.activities.repository import ActivityRepository
-from agentconnect.kit.sql import uuid_array
+from agentconnect.kit.sql import planned_per_call, uuid_array
 from agentconnect.models import (
     ActivityType,
     Campaign,
@@ -234,7 +234,8 @@ class EnrollmentRepository(TenantRepository[CampaignContact]):
         stmt = select(select(func.count()).select_from(inserted).scalar_subquery()).add_cte(
             activities
         )
-        return int((await self.session.execute(stmt)).scalar_one())
+        async with planned_per_call(self.session):  # the candidates' plan depends on them
+            return int((await self.session.execute(stmt)).scalar_one())
 
     @staticmethod
     def _ended(reason: str) -> dict[str, Any]:
@@ -291,17 +292,20 @@ class EnrollmentRepository(TenantRepository[CampaignContact]):
     async def preview(
         self, clauses: Sequence[ColumnElement[bool]], sample_size: int
     ) -> tuple[int, list[Contact]]:
-        total = await self.session.scalar(select(func.count()).select_from(Contact).where(*clauses))
-        if not total or sample_size == 0:
-            # nothing to show: skip a scan that would walk every match to find none
-            return int(total or 0), []
-        sample = await self.session.scalars(
-            select(Contact)
-            .where(*clauses)
-            .order_by(Contact.created_at.desc(), Contact.id)
-            .limit(sample_size)
-        )
-        return int(total or 0), list(sample.all())
+        # how many contacts criteria match decides the plan (a scan or an index)
+        async with planned_per_call(self.session):
+            count = select(func.count()).select_from(Contact).where(*clauses)
+            total = await self.session.scalar(count)
+            if not total or sample_size == 0:
+                # nothing to show: skip a scan that would walk every match to find none
+                return int(total or 0), []
+            sample = await self.session.scalars(
+                select(Contact)
+                .where(*clauses)
+                .order_by(Contact.created_at.desc(), Contact.id)
+                .limit(sample_size)
+            )
+            return int(total or 0), list(sample.all())
 
     async def counts_by_status(self, campaign_id: uuid.UUID) -> dict[str, int]:
         stmt = (

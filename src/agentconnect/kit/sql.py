@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from psycopg.rows import namedtuple_row, tuple_row
@@ -26,6 +27,27 @@ def like_pattern(text: str) -> str:
     (use with escape='\\\\')."""
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+@asynccontextmanager
+async def planned_per_call(session: AsyncSession) -> AsyncIterator[None]:
+    """Statements run in the block are planned for their values every time.
+
+    psycopg prepares a statement once the same text has run five times on a connection, and
+    PostgreSQL may then keep a generic plan made without the values. For reads whose best plan
+    depends on them that is the wrong plan: a targeting count guessed `tags @> $1` matches
+    10,000 of a million contacts and walked the 460,000 real matches with a nested loop
+    (663 ms against 233 ms planned for the values).
+    """
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None  # a checked-out connection always has one
+    saved = driver.prepare_threshold
+    driver.prepare_threshold = None  # psycopg: neither prepare nor use a prepared statement
+    try:
+        yield
+    finally:
+        driver.prepare_threshold = saved
 
 
 class DriverStatement:
