@@ -248,12 +248,11 @@ WHERE a.company_id = %(company)s AND a.campaign_id = %(campaign)s
 _DELIVERIES = """
 INSERT INTO deliveries (id, company_id, campaign_id, enrollment_id, contact_id, message_id,
                         step_order, channel, variant, dedupe_key, status, to_address,
-                        subject, body_text, details, not_before, attempts, provider,
-                        created_at, sent_at, updated_at)
+                        not_before, attempts, provider, created_at, sent_at, updated_at)
 SELECT gen_random_uuid(), a.company_id, a.campaign_id, e.id, a.contact_id, a.message_id,
        m.sequence_order, 'email', a.variant, 'bench:' || a.id, 'sent',
-       'contact@example.com', 'Spring range', 'The spring range is in.', '{}',
-       a.occurred_at, 1, 'smtp', a.occurred_at, a.occurred_at, a.occurred_at
+       'contact@example.com', a.occurred_at, 1, 'smtp', a.occurred_at, a.occurred_at,
+       a.occurred_at
 FROM campaign_activities AS a
 JOIN campaign_contacts AS e
   ON e.company_id = a.company_id AND e.campaign_id = a.campaign_id

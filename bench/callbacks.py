@@ -149,12 +149,11 @@ FROM contacts AS c WHERE c.company_id = %(company)s
 # own status `queued`, its MessageSid.
 _DELIVERIES = """
 INSERT INTO deliveries (id, company_id, campaign_id, enrollment_id, contact_id, message_id,
-                        step_order, channel, dedupe_key, status, to_address, body_text,
-                        details, not_before, attempts, provider, provider_message_id,
+                        step_order, channel, dedupe_key, status, to_address,
+                        not_before, attempts, provider, provider_message_id,
                         provider_status, segments, created_at, sent_at, updated_at)
 SELECT gen_random_uuid(), %(company)s, %(campaign)s, e.id, c.id, %(message)s, 1, 'sms',
        e.id::text || ':1', 'sent', c.phone,
-       c.first_name || ', the spring range is in. Reply STOP to opt out.', '{}',
        now() - interval '10 minutes', 1, 'twilio',
        'SM' || md5(substr(c.phone, 6)::int::text), 'queued', 1,
        now() - interval '10 minutes', now() - interval '9 minutes', now() - interval '9 minutes'

@@ -30,6 +30,7 @@ from agentconnect.models import (
     Suppression,
     SuppressionReason,
 )
+from agentconnect.models.delivery import DeliveryContent
 from tests.campaigns.conftest import add_step, contact, new_campaign
 from tests.fixtures.world import World
 from tests.tracking.helpers import activities, row
@@ -197,9 +198,9 @@ async def sent_message(
         "contact_id": contact_id,
         "channel": channel,
         "to_address": ADA_PHONE,
-        "body_text": "Hi Ada",
     }
     sent = Delivery(
+        content=DeliveryContent(company_id=company_id, body_text="Hi Ada"),
         message_id=step.id,
         step_order=1,
         dedupe_key=f"{enrollment.id}:1",
@@ -211,7 +212,12 @@ async def sent_message(
         variant="A",
         **common,
     )
-    queued = Delivery(step_order=2, dedupe_key=f"{enrollment.id}:2", **common)
+    queued = Delivery(
+        content=DeliveryContent(company_id=company_id, body_text="Hi Ada"),
+        step_order=2,
+        dedupe_key=f"{enrollment.id}:2",
+        **common,
+    )
     session.add_all([sent, queued])
     await session.commit()
     return SentMessage(sid, sent.id, queued.id, campaign.id, enrollment.id, contact_id)

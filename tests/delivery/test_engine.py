@@ -382,8 +382,9 @@ async def test_the_chosen_variant_is_sent_and_recorded(
     rows = (
         await session.execute(
             text(
-                "SELECT d.variant, d.subject, a.variant, cc.variant_assignments ->> '1'"
-                " FROM deliveries d JOIN campaign_activities a"
+                "SELECT d.variant, dc.subject, a.variant, cc.variant_assignments ->> '1'"
+                " FROM deliveries d JOIN delivery_contents dc ON dc.delivery_id = d.id"
+                " JOIN campaign_activities a"
                 "   ON a.metadata ->> 'delivery_id' = d.id::text AND a.activity_type = 'email_sent'"
                 " JOIN campaign_contacts cc ON cc.id = d.enrollment_id"
             )
@@ -514,3 +515,104 @@ async def test_a_queued_message_to_an_address_suppressed_meanwhile_is_cancelled(
     assert cancelled is not None
     assert cancelled.to_address == "bo@x.example"
     assert cancelled.last_error == "cancelled: the address is suppressed"
+
+
+async def test_the_sent_record_is_one_statement_fenced_by_the_lease(
+    world: World, engine: Engine, session: AsyncSession, database: Database
+) -> None:
+    # What the sender's group commit runs on a bare autocommit connection: the delivery, the
+    # contact and the `email_sent` activity (with the id the sender chose), committed when it
+    # returns; nothing at all for a worker that no longer holds the lease.
+    _, ids = await _two_step_campaign(world)
+    await engine.schedule(NOW)
+    async with database.unit_of_work() as s:
+        leased = await repo.lease_queued(s, NOW, NOW + timedelta(minutes=5), "worker-1", 10)
+    activity_ids = {row.id: uuid.uuid4() for row in leased}
+    rows = [
+        {
+            "id": row.id,
+            "attempts": row.attempts,
+            "sent_at": NOW,
+            "contact_id": row.contact_id,
+            "provider": "smtp",
+            "provider_message_id": row.message_id_header,
+            "activity_id": activity_ids[row.id],
+        }
+        for row in leased
+    ]
+    pool = await database.bare_pool()
+    async with pool.connection() as connection:
+        assert await repo.record_sent_alone(connection, rows, "worker-2") == set()
+        assert await repo.record_sent_alone(connection, rows, "worker-1") == set(activity_ids)
+    session.expire_all()
+    sent = (await session.scalars(select(Delivery))).all()
+    assert {(d.status, d.sent_at, d.lease_expires_at) for d in sent} == {("sent", NOW, None)}
+    logged = (
+        await session.scalars(
+            select(CampaignActivity).where(CampaignActivity.activity_type == "email_sent")
+        )
+    ).all()
+    assert {(a.id, a.details["delivery_id"], a.details["step"]) for a in logged} == {
+        (activity_ids[row.id], str(row.id), 1) for row in leased
+    }
+    for contact_id in ids:
+        person = await session.get(Contact, uuid.UUID(contact_id))
+        assert person is not None
+        assert person.last_contacted_at == NOW
+
+
+async def test_a_step_queued_twice_keeps_its_first_content(
+    world: World, engine: Engine, session: AsyncSession, database: Database
+) -> None:
+    await _two_step_campaign(world)
+    await engine.schedule(NOW)
+    first = (
+        await session.execute(
+            text(
+                "SELECT d.id, d.company_id, d.campaign_id, d.enrollment_id, d.contact_id,"
+                " d.message_id, d.dedupe_key, d.to_address, c.subject"
+                " FROM deliveries AS d JOIN delivery_contents AS c ON c.delivery_id = d.id"
+                " ORDER BY d.to_address LIMIT 1"
+            )
+        )
+    ).one()
+    again = {
+        **{key: value for key, value in first._asdict().items() if key != "subject"},
+        "id": uuid.uuid4(),  # a second scheduler's own id for the same step
+        "lead_id": None,
+        "step_order": 1,
+        "channel": "email",
+        "variant": None,
+        "subject": "Another rendering",
+        "body_text": "Another body",
+        "body_html": None,
+        "details": {},
+        "not_before": NOW,
+        "message_id_header": None,
+    }
+    async with database.unit_of_work() as s:
+        assert await repo.insert_deliveries(s, [again]) == set()
+    stored = (
+        await session.execute(
+            text(
+                "SELECT c.delivery_id, c.subject FROM delivery_contents AS c"
+                " JOIN deliveries AS d ON d.id = c.delivery_id WHERE d.dedupe_key = :key"
+            ),
+            {"key": first.dedupe_key},
+        )
+    ).all()
+    assert stored == [(first.id, first.subject)]
+
+
+async def test_a_completed_enrollment_is_an_event_only_for_a_company_that_listens(
+    world: World, engine: Engine, session: AsyncSession
+) -> None:
+    campaign = await new_campaign(world.a.manager)
+    await email_step(world.a.manager, campaign["id"], delay_value=0, delay_unit="minutes")
+    person = await contact(world.a.admin, first_name="Cy", email="cy@x.example")
+    await _enroll(world.a.manager, campaign["id"], [person["id"]])
+    await _start(world.a.manager, campaign["id"])
+    result = await engine.tick(NOW)
+    assert (result.scheduled.completed, result.sent.sent) == (1, 1)
+    # No webhook endpoint or automation rule of company A wants `enrollment.completed`.
+    assert await session.scalar(text("SELECT count(*) FROM events")) == 0

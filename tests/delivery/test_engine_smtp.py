@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -251,7 +252,9 @@ async def _bulk_campaign(session: AsyncSession, company_id: uuid.UUID, count: in
     await session.commit()
 
 
-def _worker(database_url: str, secret_key: str) -> subprocess.Popen[bytes]:
+def _worker(database_url: str, secret_key: str, log: Path) -> subprocess.Popen[bytes]:
+    """A worker process; its log goes to a file (a pipe nobody reads would stall it once
+    full)."""
     env = {
         **os.environ,
         "AGENTCONNECT_DATABASE_URL": database_url,
@@ -264,7 +267,7 @@ def _worker(database_url: str, secret_key: str) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "agentconnect.cli", "worker"],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log.open("ab"),
     )
 
 
@@ -274,10 +277,12 @@ async def test_a_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(
     session: AsyncSession,
     database_url: str,
     app: Any,
+    tmp_path: Path,
 ) -> None:
     await _use_smtp(world, smtp_server)
     await _bulk_campaign(session, world.a.id, FAULT_MESSAGES)
-    first = _worker(database_url, app.state.secret_key)
+    log = tmp_path / "workers.log"
+    first = _worker(database_url, app.state.secret_key, log)
     try:
         await smtp_server.wait_for(lambda: len(smtp_server.messages) >= 1500, within=120)
     finally:
@@ -285,9 +290,15 @@ async def test_a_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(
         first.wait(timeout=30)
     at_kill = len(smtp_server.messages)
     assert at_kill < FAULT_MESSAGES, "the worker finished before it could be killed"
-    second = _worker(database_url, app.state.secret_key)
+    second = _worker(database_url, app.state.secret_key, log)
     try:
-        await smtp_server.wait_for(lambda: len(smtp_server.messages) >= FAULT_MESSAGES, within=240)
+        try:
+            await smtp_server.wait_for(
+                lambda: len(smtp_server.messages) >= FAULT_MESSAGES, within=240
+            )
+        except AssertionError as error:
+            logged = log.read_text()[-3000:]
+            raise AssertionError(f"{error}; the workers logged:\n{logged}") from None
         await asyncio.sleep(2)  # anything more would be a duplicate
     finally:
         second.send_signal(signal.SIGTERM)
@@ -304,3 +315,39 @@ async def test_a_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(
     counted = await session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
     statuses = {str(status): count for status, count in counted.all()}
     assert statuses == {"sent": FAULT_MESSAGES}
+
+
+async def test_drain_sends_what_the_scheduler_queues_while_it_is_still_scheduling(
+    world: World, smtp_server: SmtpServer, session: AsyncSession, database: Database, app: Any
+) -> None:
+    # Batches of three: the sender leases the first batch while the scheduler is still
+    # deciding the later ones, and must not stop before the scheduler is done.
+    engine = Engine(
+        database,
+        EngineSettings(base_url=BASE_URL, secret_key=app.state.secret_key, batch_size=3),
+        SenderSettings(worker_id="test", batch_size=3, concurrency=2),
+    )
+    await _use_smtp(world, smtp_server)
+    await _campaign(world, 8, subject="Hi {{first_name}}", body="<p>Hello.</p>")
+    try:
+        scheduled, sent = await engine.drain(NOW)
+        again = await engine.drain(NOW)
+    finally:
+        await engine.sender.close()
+    assert (scheduled.claimed, scheduled.queued, sent.leased, sent.sent) == (8, 8, 8, 8)
+    assert (again[0].claimed, again[1].leased) == (0, 0)
+    assert sorted(m.message["Subject"] for m in smtp_server.messages) == [
+        f"Hi P{n}" for n in range(8)
+    ]
+    # Each message's content was written once, beside its delivery, and is what was sent.
+    stored = (
+        await session.execute(
+            text(
+                "SELECT d.status, c.subject, c.company_id = d.company_id"
+                " FROM deliveries AS d JOIN delivery_contents AS c ON c.delivery_id = d.id"
+            )
+        )
+    ).all()
+    assert sorted(stored) == [("sent", f"Hi P{n}", True) for n in range(8)]
+    kinds = await session.scalars(select(CampaignActivity.activity_type))
+    assert sorted(str(k) for k in kinds).count("email_sent") == 8

@@ -25,6 +25,7 @@ from agentconnect.models import (
     GoalType,
     MessageType,
 )
+from agentconnect.models.delivery import DeliveryContent
 
 LINKS = ["https://example.com/pricing?plan=pro&ref=mail", "https://example.com/demo"]
 
@@ -108,10 +109,13 @@ async def sent_email(
                 step_order=1,
                 dedupe_key=f"{enrollment.id}:1",
                 status=status,
-                subject="Hello",
-                body_text="Hi",
+                content=DeliveryContent(
+                    company_id=company_id,
+                    subject="Hello",
+                    body_text="Hi",
+                    details={"links": LINKS if links is None else links},
+                ),
                 message_id_header=header,
-                details={"links": LINKS if links is None else links},
                 variant="A",
                 **common,
             ),

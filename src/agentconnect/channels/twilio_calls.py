@@ -55,6 +55,7 @@ from agentconnect.models import (
     InboundEvent,
     Lead,
 )
+from agentconnect.models.delivery import DeliveryContent
 from agentconnect.scoring.jobs import schedule_rescore
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,15 @@ class CallContext:
     contact: Contact
     lead: Lead | None
     company: Company
+    content: DeliveryContent | None = None
+
+    @property
+    def body_text(self) -> str:
+        return self.content.body_text if self.content is not None else ""
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return (self.content.details if self.content is not None else None) or {}
 
     def render(self, template: str) -> str:
         return render(template, render_context(self.contact, self.lead, self.company))
@@ -120,7 +130,8 @@ async def load_call(
     if campaign is None or contact is None or company is None:
         return None
     lead = await _lead_of(session, company_id, delivery)
-    return CallContext(delivery, campaign, contact, lead, company)
+    content = await session.get(DeliveryContent, delivery.id)
+    return CallContext(delivery, campaign, contact, lead, company, content)
 
 
 async def _lead_of(session: AsyncSession, company_id: uuid.UUID, delivery: Delivery) -> Lead | None:
@@ -311,19 +322,19 @@ def turn_twiml(turn: Turn, flow: CallFlowConfig, gather_url: str) -> str:
 def script_twiml(call: CallContext) -> str:
     """A call without a flow: read the step's script, then hang up."""
     response = VoiceResponse()
-    response.say(call.delivery.body_text or _GOODBYE)
+    response.say(call.body_text or _GOODBYE)
     response.hangup()
     return str(response)
 
 
 def voicemail_twiml(call: CallContext) -> str:
     """The step's voicemail, after the beep: its audio, or its message in the flow's voice."""
-    details = call.delivery.details or {}
+    details = call.details
     response = VoiceResponse()
     if details.get("voicemail_audio_url"):
         response.play(details["voicemail_audio_url"])
     else:
-        message = details.get("voicemail_message") or call.delivery.body_text or _GOODBYE
+        message = details.get("voicemail_message") or call.body_text or _GOODBYE
         _say(response, message, flow_of(call, None))
     response.hangup()
     return str(response)
@@ -381,7 +392,7 @@ async def start(
         return voicemail_twiml(call)
     flow = flow_of(call, transfer_number)
     if flow is None:
-        _append(conversation, "agent", call.delivery.body_text or _GOODBYE, now)
+        _append(conversation, "agent", call.body_text or _GOODBYE, now)
         return script_twiml(call)
     last: str | None = (conversation.details or {}).get("last_twiml")
     if last:
@@ -492,8 +503,8 @@ async def _leave_voicemail(
 ) -> None:
     if (conversation.details or {}).get("voicemail_left"):
         return
-    details = call.delivery.details or {}
-    message = details.get("voicemail_message") or call.delivery.body_text or ""
+    details = call.details
+    message = details.get("voicemail_message") or call.body_text or ""
     conversation.details = {
         **(conversation.details or {}),
         "voicemail_left": True,

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -93,6 +94,68 @@ class Engine:
             if batch.leased < self.sender.settings.batch_size and not batch.deferred:
                 return total
 
+    async def drain(self, now: datetime) -> tuple[BatchOutcome, SendOutcome]:
+        """Schedule and send side by side until nothing is due: while the scheduler renders
+        its next batch, the sender's lanes talk to the providers and the database commits
+        what either wrote, instead of each waiting for the other to finish."""
+        scheduled = BatchOutcome()
+        sent = SendOutcome()
+        elapsed = _stopwatch()
+        queued_more = asyncio.Event()
+        scheduling = True
+
+        async def schedule() -> None:
+            nonlocal scheduling
+            try:
+                while True:
+                    async with self.database.unit_of_work() as session:
+                        batch = await self.scheduler.run_batch(session, now + elapsed())
+                    _add(scheduled, batch)
+                    queued_more.set()
+                    if batch.claimed < self.scheduler.settings.batch_size:
+                        return
+            finally:
+                scheduling = False
+                queued_more.set()
+
+        def lease() -> tuple[bool, asyncio.Task[list[Any]]]:
+            # Cleared before the lease and the scheduler's state read before it too: a batch
+            # committed after the lease looked sets the event again, so none is missed, and
+            # once scheduling has ended everything it queued is visible to the lease.
+            queued_more.clear()
+            return scheduling, asyncio.create_task(self.sender.lease(now + elapsed()))
+
+        async def send() -> None:
+            more_coming, leasing = lease()
+            try:
+                while True:
+                    rows = await leasing
+                    full = len(rows) >= self.sender.settings.batch_size
+                    if full:
+                        # More are probably due: lease the next batch while these go out, so
+                        # the lanes do not idle through the lease statement between batches.
+                        more_coming, leasing = lease()
+                    batch = await self.sender.send_leased(rows, now + elapsed())
+                    _add(sent, batch)
+                    if full:
+                        continue
+                    if batch.deferred:
+                        more_coming, leasing = lease()
+                        continue
+                    if not more_coming:
+                        return
+                    await queued_more.wait()
+                    more_coming, leasing = lease()
+            finally:
+                # Stopped early (a failure, a shutdown): a batch leased ahead and not sent goes
+                # back to the queue when its lease expires.
+                leasing.cancel()
+
+        async with asyncio.TaskGroup() as both:
+            both.create_task(schedule())
+            both.create_task(send())
+        return scheduled, sent
+
     async def upkeep(self, now: datetime) -> tuple[int, int]:
         """Settle expired leases (a message the provider took is recorded, the rest go back
         to the queue); complete campaigns with nothing left to do."""
@@ -119,9 +182,8 @@ class Engine:
         """One full pass at the instant `now`: what the loop does, for a clock the caller
         controls."""
         released, _ = await self.upkeep(now)
-        scheduled = await self.schedule(now)
         try:
-            sent = await self.send(now)
+            scheduled, sent = await self.drain(now)
         finally:
             await self.sender.close()
         _, completed = await self.upkeep(now)
@@ -146,8 +208,7 @@ class Engine:
                 if loop.time() - last_upkeep >= upkeep_every:
                     await self.upkeep(clock())
                     last_upkeep = loop.time()
-                scheduled = await self.schedule(clock())
-                sent = await self.send(clock())
+                scheduled, sent = await self.drain(clock())
                 # The analytics rollups catch up with what this pass (and the API) wrote.
                 folded = await rollups.fold(self.database)
                 busy = scheduled.claimed or sent.leased or folded

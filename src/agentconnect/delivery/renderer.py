@@ -8,6 +8,7 @@ template is HTML.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Mapping
@@ -111,8 +112,21 @@ def malformed_tokens(template: str) -> list[str]:
     return [m.group(0) for m in _ANY_BRACES.finditer(template) if not TOKEN.fullmatch(m.group(0))]
 
 
+# A campaign step's template is rendered for every contact of a batch: what depends only on the
+# template (is it HTML, its text-part template) is worked out once per template.
+@functools.lru_cache(maxsize=256)
 def looks_like_html(body: str) -> bool:
     return bool(re.search(r"<(html|body|p|div|br|a|table|span|strong|em|h[1-6])\b", body, re.I))
+
+
+@functools.lru_cache(maxsize=256)
+def _text_template(body: str) -> str:
+    """The text part's template of an HTML body. Tags are stripped from the template, not
+    from the result, so a value that looks like markup reaches the text part as the contact
+    wrote it."""
+    plain = html.unescape(_BLOCK_END.sub("\n", body))
+    plain = re.sub(r"<[^>]+>", "", plain)
+    return re.sub(r"\n\s*\n+", "\n\n", plain).strip()
 
 
 def render_message(
@@ -123,10 +137,5 @@ def render_message(
     rendered_subject = render(subject, context) if subject is not None else None
     if email and looks_like_html(body):
         html_body = render(body, context, html_escape=True)
-        # Tags are stripped from the template, not from the result, so a value that looks
-        # like markup reaches the text part as the contact wrote it.
-        plain_template = html.unescape(_BLOCK_END.sub("\n", body))
-        plain_template = re.sub(r"<[^>]+>", "", plain_template)
-        plain_template = re.sub(r"\n\s*\n+", "\n\n", plain_template).strip()
-        return RenderedMessage(rendered_subject, render(plain_template, context), html_body)
+        return RenderedMessage(rendered_subject, render(_text_template(body), context), html_body)
     return RenderedMessage(rendered_subject, render(body, context), None)

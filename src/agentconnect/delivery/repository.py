@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg import AsyncConnection
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agentconnect.kit.sql import DriverStatement
+from agentconnect.models.enums import ActivityType, MessageType
 from agentconnect.webhooks import events
 
 # --- the scheduler ------------------------------------------------------------------------------
@@ -268,26 +271,35 @@ async def company_engagement_instants(
 
 
 async def insert_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
-    """Queue deliveries; a dedupe key that exists already is left alone. Returns the keys
-    that were inserted."""
+    """Queue deliveries with their contents; a dedupe key that exists already is left alone
+    (and so is its content). Returns the keys that were inserted."""
     if not rows:
         return set()
     stmt = text("""
-        INSERT INTO deliveries (id, company_id, campaign_id, enrollment_id, contact_id, lead_id,
-                                message_id, step_order, channel, variant, dedupe_key, status,
-                                to_address, subject, body_text, body_html, details, not_before,
-                                attempts, message_id_header)
-        SELECT d.id, d.company_id, d.campaign_id, d.enrollment_id, d.contact_id, d.lead_id,
-               d.message_id, d.step_order, d.channel, d.variant, d.dedupe_key, 'queued',
-               d.to_address, d.subject, d.body_text, d.body_html, d.details, d.not_before, 0,
-               d.message_id_header
-        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS d(
-            id uuid, company_id uuid, campaign_id uuid, enrollment_id uuid, contact_id uuid,
-            lead_id uuid, message_id uuid, step_order int, channel text, variant text,
-            dedupe_key text, to_address text, subject text, body_text text, body_html text,
-            details jsonb, not_before timestamptz, message_id_header text)
-        ON CONFLICT (company_id, dedupe_key) DO NOTHING
-        RETURNING dedupe_key
+        WITH given AS (
+            SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS d(
+                id uuid, company_id uuid, campaign_id uuid, enrollment_id uuid, contact_id uuid,
+                lead_id uuid, message_id uuid, step_order int, channel text, variant text,
+                dedupe_key text, to_address text, subject text, body_text text, body_html text,
+                details jsonb, not_before timestamptz, message_id_header text)
+        ), queued AS (
+            INSERT INTO deliveries (id, company_id, campaign_id, enrollment_id, contact_id,
+                                    lead_id, message_id, step_order, channel, variant,
+                                    dedupe_key, status, to_address, not_before, attempts,
+                                    message_id_header)
+            SELECT d.id, d.company_id, d.campaign_id, d.enrollment_id, d.contact_id, d.lead_id,
+                   d.message_id, d.step_order, d.channel, d.variant, d.dedupe_key, 'queued',
+                   d.to_address, d.not_before, 0, d.message_id_header
+            FROM given AS d
+            ON CONFLICT (company_id, dedupe_key) DO NOTHING
+            RETURNING id, dedupe_key
+        ), contents AS (
+            INSERT INTO delivery_contents (delivery_id, company_id, subject, body_text,
+                                           body_html, details)
+            SELECT d.id, d.company_id, d.subject, d.body_text, d.body_html, d.details
+            FROM given AS d JOIN queued AS q ON q.id = d.id
+        )
+        SELECT dedupe_key FROM queued
     """)
     result = await session.execute(stmt, {"rows": json.dumps(list(rows), default=str)})
     return {row[0] for row in result}
@@ -297,7 +309,9 @@ async def update_enrollments(session: AsyncSession, rows: Sequence[dict[str, Any
     """Advance, hold, complete or end the claimed enrollments, all in one statement."""
     if not rows:
         return
-    # A completed sequence is an event (enrollment.completed) in the same statement.
+    # A completed sequence is an event (enrollment.completed) in the same statement, written
+    # only when a webhook endpoint or an automation rule of the company listens for it (the
+    # outbox's rule, webhooks/events.py).
     stmt = text(f"""
         WITH updated AS (
         UPDATE campaign_contacts AS cc
@@ -322,7 +336,8 @@ async def update_enrollments(session: AsyncSession, rows: Sequence[dict[str, Any
                    'id', d.id, 'campaign_id', d.campaign_id, 'contact_id', d.contact_id,
                    'lead_id', d.lead_id, 'status', d.status, 'completed_at', d.completed_at)),
                {events.DEPTH_SQL}
-        FROM updated AS d WHERE d.status = 'completed'
+        FROM updated AS d
+        WHERE d.status = 'completed' AND event_wanted(d.company_id, 'enrollment.completed')
     """)  # noqa: S608 - a constant fragment, values bound
     params = {"rows": json.dumps(list(rows), default=str), "ids": [row["id"] for row in rows]}
     await session.execute(stmt, params)
@@ -347,6 +362,7 @@ async def insert_activities(session: AsyncSession, rows: Sequence[dict[str, Any]
 # --- the sender ---------------------------------------------------------------------------------
 
 _CLAIM_DELIVERIES = text("""
+WITH leased AS (
 UPDATE deliveries AS d
 SET status = CASE WHEN claimed.reason IS NULL THEN 'sending' ELSE 'cancelled' END,
     lease_expires_at = CASE WHEN claimed.reason IS NULL THEN CAST(:lease_until AS timestamptz) END,
@@ -380,10 +396,13 @@ FROM (
 ) AS claimed
 WHERE d.id = claimed.id
 RETURNING d.id, d.company_id, d.campaign_id, d.enrollment_id, d.contact_id, d.lead_id,
-          d.message_id, d.step_order, d.channel, d.variant, d.to_address, d.subject,
-          d.body_text, d.body_html, d.details, d.attempts, d.message_id_header, d.status,
-          d.last_error, d.not_before, claimed.contact_timezone, claimed.fallback_timezone,
-          claimed.company_quiet_hours
+          d.message_id, d.step_order, d.channel, d.variant, d.to_address, d.attempts,
+          d.message_id_header, d.status, d.last_error, d.not_before,
+          claimed.contact_timezone, claimed.fallback_timezone, claimed.company_quiet_hours
+)
+SELECT l.*, c.subject, coalesce(c.body_text, '') AS body_text, c.body_html,
+       coalesce(c.details, '{}') AS details
+FROM leased AS l LEFT JOIN delivery_contents AS c ON c.delivery_id = l.id
 """)
 
 
@@ -413,48 +432,93 @@ def _fenced(rows: Sequence[dict[str, Any]], worker: str) -> dict[str, Any]:
     }
 
 
+# What a sent delivery's activity is called, by channel.
+SENT_ACTIVITY = {
+    MessageType.EMAIL: ActivityType.EMAIL_SENT,
+    MessageType.SMS: ActivityType.SMS_SENT,
+    MessageType.WHATSAPP: ActivityType.WHATSAPP_SENT,
+    MessageType.VOICE: ActivityType.CALL_INITIATED,
+}
+
+# One statement for everything a sent message changes: the delivery, the contact's
+# last_contacted_at and the `*_sent` activity (built from the delivery row itself). Alone on an
+# autocommit connection it is a whole transaction in one round trip: the sender's group commit
+# runs it so (`record_sent_alone`).
+_RECORD_SENT = DriverStatement(
+    text("""
+    WITH updated AS (
+        UPDATE deliveries AS d
+        SET status = CASE WHEN d.status = 'sending' THEN 'sent' ELSE d.status END,
+            sent_at = r.sent_at, provider = r.provider,
+            provider_message_id = r.provider_message_id, lease_expires_at = NULL,
+            provider_status = coalesce(d.provider_status, r.provider_status),
+            segments = r.segments,
+            last_error = CASE WHEN d.status = 'sending' THEN NULL ELSE d.last_error END,
+            updated_at = now()
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+            id uuid, attempts int, sent_at timestamptz, provider text,
+            provider_message_id text, provider_status text, segments smallint,
+            activity_id uuid)
+        WHERE d.id = r.id
+          AND (d.status = 'sending'
+               -- the provider's callback for this very message came first and moved it
+               OR (d.status IN ('delivered', 'failed')
+                   AND d.provider_message_id = r.provider_message_id))
+          AND d.leased_by = :worker AND d.attempts = r.attempts
+          AND d.id = ANY(CAST(:ids AS uuid[]))
+        RETURNING d.id, d.company_id, d.campaign_id, d.contact_id, d.lead_id, d.message_id,
+                  d.variant, d.channel, d.step_order, r.sent_at, r.activity_id
+    ), touched AS (
+        UPDATE contacts AS c SET last_contacted_at = u.sent_at
+        FROM (SELECT contact_id, max(sent_at) AS sent_at FROM updated
+              GROUP BY contact_id) AS u
+        WHERE c.id = u.contact_id AND c.id = ANY(CAST(:contacts AS uuid[]))
+          AND (c.last_contacted_at IS NULL OR c.last_contacted_at < u.sent_at)
+    ), logged AS (
+        INSERT INTO campaign_activities (id, company_id, campaign_id, contact_id, lead_id,
+                                         message_id, variant, activity_type, occurred_at,
+                                         metadata)
+        SELECT coalesce(u.activity_id, gen_random_uuid()), u.company_id, u.campaign_id,
+               u.contact_id, u.lead_id, u.message_id, u.variant,
+               CAST(:activity_types AS jsonb) ->> u.channel, u.sent_at,
+               jsonb_build_object('delivery_id', CAST(u.id AS text), 'step', u.step_order)
+        FROM updated AS u
+    )
+    SELECT id FROM updated
+    """)
+)
+
+
+def _sent_params(rows: Sequence[dict[str, Any]], worker: str) -> dict[str, Any]:
+    return _fenced(rows, worker) | {
+        "contacts": list({row["contact_id"] for row in rows}),
+        "activity_types": json.dumps({str(k): str(v) for k, v in SENT_ACTIVITY.items()}),
+    }
+
+
 async def record_sent(
     session: AsyncSession, rows: Sequence[dict[str, Any]], worker: str
 ) -> set[uuid.UUID]:
-    """Sent: the delivery and the contact's last_contacted_at. Returns the deliveries this
-    worker still held; only those may get their activity and pass the point of no return."""
+    """Sent: the delivery, the contact's last_contacted_at and the `*_sent` activity (with the
+    row's `activity_id`, if it names one). Returns the deliveries this worker still held; only
+    those got their activity, and only those may pass the point of no return."""
     if not rows:
         return set()
-    params = _fenced(rows, worker) | {"contacts": list({row["contact_id"] for row in rows})}
-    result = await session.execute(
-        text("""
-        WITH updated AS (
-            UPDATE deliveries AS d
-            SET status = CASE WHEN d.status = 'sending' THEN 'sent' ELSE d.status END,
-                sent_at = r.sent_at, provider = r.provider,
-                provider_message_id = r.provider_message_id, lease_expires_at = NULL,
-                provider_status = coalesce(d.provider_status, r.provider_status),
-                segments = r.segments,
-                last_error = CASE WHEN d.status = 'sending' THEN NULL ELSE d.last_error END,
-                updated_at = now()
-            FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
-                id uuid, attempts int, sent_at timestamptz, provider text,
-                provider_message_id text, provider_status text, segments smallint)
-            WHERE d.id = r.id
-              AND (d.status = 'sending'
-                   -- the provider's callback for this very message came first and moved it
-                   OR (d.status IN ('delivered', 'failed')
-                       AND d.provider_message_id = r.provider_message_id))
-              AND d.leased_by = :worker AND d.attempts = r.attempts
-              AND d.id = ANY(CAST(:ids AS uuid[]))
-            RETURNING d.id, d.contact_id, r.sent_at
-        ), touched AS (
-            UPDATE contacts AS c SET last_contacted_at = u.sent_at
-            FROM (SELECT contact_id, max(sent_at) AS sent_at FROM updated
-                  GROUP BY contact_id) AS u
-            WHERE c.id = u.contact_id AND c.id = ANY(CAST(:contacts AS uuid[]))
-              AND (c.last_contacted_at IS NULL OR c.last_contacted_at < u.sent_at)
+    return {row[0] for row in await _RECORD_SENT.rows(session, _sent_params(rows, worker))}
+
+
+async def record_sent_alone(
+    connection: AsyncConnection[Any], rows: Sequence[dict[str, Any]], worker: str
+) -> set[uuid.UUID]:
+    """`record_sent` as a transaction of its own, on an autocommit connection: committed when
+    it returns, in one round trip instead of a session's four (ping, BEGIN, statement, COMMIT)."""
+    if not rows:
+        return set()
+    async with connection.cursor() as cursor:
+        await cursor.execute(
+            _RECORD_SENT.sql, {**_RECORD_SENT.constants, **_sent_params(rows, worker)}
         )
-        SELECT id FROM updated
-        """),
-        params,
-    )
-    return {row[0] for row in result}
+        return {row[0] for row in await cursor.fetchall()}
 
 
 async def record_held(
@@ -568,10 +632,11 @@ async def expired_leases(
     when the lease was taken), a page at a time in id order after `after`."""
     stmt = text("""
         SELECT d.id, d.company_id, d.campaign_id, d.enrollment_id, d.contact_id, d.lead_id,
-               d.message_id, d.step_order, d.channel, d.variant, d.to_address, d.subject,
-               d.body_text, d.body_html, d.details, d.attempts, d.message_id_header,
+               d.message_id, d.step_order, d.channel, d.variant, d.to_address, c.subject,
+               coalesce(c.body_text, '') AS body_text, c.body_html,
+               coalesce(c.details, '{}') AS details, d.attempts, d.message_id_header,
                d.leased_by, d.lease_expires_at, d.updated_at
-        FROM deliveries AS d
+        FROM deliveries AS d LEFT JOIN delivery_contents AS c ON c.delivery_id = d.id
         WHERE d.status = 'sending' AND d.lease_expires_at < :now AND d.channel = ANY(:channels)
           AND d.id > :after
         ORDER BY d.id

@@ -1,5 +1,5 @@
-"""The delivery engine's tables: the outbox of deliveries, suppressions, inbound events and
-each company's channel settings."""
+"""The delivery engine's tables: the outbox of deliveries and their contents, suppressions,
+inbound events and each company's channel settings."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from agentconnect.models.base import Base, IdMixin, TenantMixin, json_default_dict, text_enum
 from agentconnect.models.enums import MessageType
@@ -54,7 +54,10 @@ class SuppressionReason(StrEnum):
 
 
 class Delivery(IdMixin, TenantMixin, Base):
-    """One rendered message of one step for one enrollment: the engine's outbox row."""
+    """One message of one step for one enrollment: the engine's outbox row, with the state the
+    engine moves it through. What the message says is in its `DeliveryContent`, written once:
+    the lease and the `sent` record rewrite this narrow row (PostgreSQL writes a whole new
+    row version on every update), not the kilobytes of the message."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
@@ -109,11 +112,6 @@ class Delivery(IdMixin, TenantMixin, Base):
         text_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.QUEUED
     )
     to_address: Mapped[str] = mapped_column(String(320))
-    subject: Mapped[str | None] = mapped_column(String(1000))
-    body_text: Mapped[str] = mapped_column(Text, default="")
-    body_html: Mapped[str | None] = mapped_column(Text)
-    # Channel-specific extras (template ids, the voice script, links that may be redirected to).
-    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=json_default_dict)
     # Not sent before this instant (the step's time, or the next retry after a transient error).
     not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -136,6 +134,25 @@ class Delivery(IdMixin, TenantMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+    # Never loaded behind the caller's back (async sessions cannot); ask for it explicitly.
+    content: Mapped[DeliveryContent | None] = relationship(lazy="raise", passive_deletes=True)
+
+
+class DeliveryContent(TenantMixin, Base):
+    """What one delivery says, rendered once when it is queued and never changed."""
+
+    __tablename__ = "delivery_contents"
+
+    delivery_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True
+    )
+    subject: Mapped[str | None] = mapped_column(String(1000))
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str | None] = mapped_column(Text)
+    # Channel-specific extras (template ids, the voice script, links that may be redirected to,
+    # an email's extra headers).
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=json_default_dict)
 
 
 def _company_key() -> Mapped[uuid.UUID]:

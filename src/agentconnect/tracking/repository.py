@@ -23,6 +23,7 @@ from agentconnect.models import (
     EnrollmentStatus,
     OptInStatus,
 )
+from agentconnect.models.delivery import DeliveryContent
 from agentconnect.tenancy.scoping import TenantRepository
 
 OPEN_ENROLLMENT = (EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED)
@@ -46,7 +47,7 @@ class DeliveryRef:
     details: dict[str, Any]
 
 
-_REF_COLUMNS = (
+_REF_COLUMNS: tuple[Any, ...] = (
     Delivery.id,
     Delivery.company_id,
     Delivery.campaign_id,
@@ -58,8 +59,10 @@ _REF_COLUMNS = (
     Delivery.status,
     Delivery.to_address,
     Delivery.message_id_header,
-    Delivery.details,
+    func.coalesce(DeliveryContent.details, literal({}, JSONB)),
 )
+# The links a click token points into are part of the message, kept beside the delivery.
+_WITH_CONTENT = (DeliveryContent, DeliveryContent.delivery_id == Delivery.id)
 
 
 async def find_delivery_by_token(
@@ -67,7 +70,8 @@ async def find_delivery_by_token(
 ) -> DeliveryRef | None:
     """The one lookup not scoped by company: the signed token is the authority, and the row it
     finds decides the company every later statement is scoped to."""
-    row = (await session.execute(select(*_REF_COLUMNS).where(Delivery.id == delivery_id))).first()
+    stmt = select(*_REF_COLUMNS).outerjoin(*_WITH_CONTENT).where(Delivery.id == delivery_id)
+    row = (await session.execute(stmt)).first()
     return DeliveryRef(*row) if row is not None else None
 
 
@@ -77,7 +81,11 @@ class DeliveryRepository(TenantRepository[Delivery]):
     async def by_message_ids(self, headers: Sequence[str]) -> dict[str, DeliveryRef]:
         if not headers:
             return {}
-        stmt = self.select(*_REF_COLUMNS).where(Delivery.message_id_header.in_(set(headers)))
+        stmt = (
+            self.select(*_REF_COLUMNS)
+            .outerjoin(*_WITH_CONTENT)
+            .where(Delivery.message_id_header.in_(set(headers)))
+        )
         refs = [DeliveryRef(*row) for row in (await self.session.execute(stmt)).all()]
         return {ref.message_id_header: ref for ref in refs if ref.message_id_header}
 
