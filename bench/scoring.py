@@ -406,7 +406,8 @@ _STATEMENT_KINDS = (
     ("FROM scoring_configs", "config"),
     ("FROM campaign_activities", "facts: activity tallies"),
     ("FROM intent_matches", "facts: intents"),
-    ("md5(n.score", "fingerprints: newest stored scores"),
+    ("INTO lead_score_fingerprints", "store: fingerprints of the rows written"),
+    ("FROM lead_score_fingerprints", "fingerprints: stored"),
     ("FROM lead_scores", "facts: manual scores"),
     ("JOIN contacts", "facts: leads + contacts"),
     ("work_mem", "facts: work_mem for the whole-company pass"),
@@ -479,6 +480,8 @@ class Probe:
     PHASES: tuple[tuple[Any, str, str], ...] = (
         (ScoringRepository, "facts", "facts"),
         (ScoringRepository, "fingerprints", "fingerprints"),
+        (ScoringRepository, "add_activities", "activities"),
+        (service, "_score_profiles", "profiles"),
         (ScoringRepository, "apply", "apply"),
         (leads_service, "promote_by_scoring", "promote"),
         (service, "load_config", "config"),
@@ -760,26 +763,33 @@ def breakdown(real: RealRun) -> list[str]:
         spent = statements.get(kind, none)
         return line(kind[:width], spent, f"{spent.count} statements" if spent.count else "")
 
-    facts_sql = (
-        "facts: leads + contacts", "facts: work_mem for the whole-company pass",
-        "facts: activity tallies", "facts: intents", "facts: manual scores",
-    )  # fmt: skip
+    facts_sql = ("facts: leads + contacts", "facts: intents", "facts: manual scores")
+    activity_sql = ("facts: work_mem for the whole-company pass", "facts: activity tallies")
     body = real.spent - real.commit
-    in_phases = total(tuple(phases), phases)
+    # The activity pass runs while the profile scores are computed: its time is shown, not
+    # added; waiting for it after them falls in "the rest".
+    in_phases = total(tuple(p for p in phases if p != "activities"), phases)
     lines = [
         f"    {'':<{width}}{'wall':>10} {'share':>7} {'client CPU':>10}",
         *(statement_line(k) for k in ("config", *facts_sql)),
         line("facts: Python (rows to LeadFacts)",
              phases.get("facts", none) - total(facts_sql, statements)),
-        statement_line("fingerprints: newest stored scores"),
-        line("fingerprints: Python (rows to a dict)",
-             phases.get("fingerprints", none)
-             - statements.get("fingerprints: newest stored scores", none)),
-        line("scorers, combiner, rules (Python)", body - in_phases, "the rest of _qualify"),
-        line("store: open the COPY (SELECT now())", phases.get("store: open", none)),
+        statement_line("fingerprints: stored"),
+        line("fingerprints: Python (JSON to a dict)",
+             phases.get("fingerprints", none) - statements.get("fingerprints: stored", none)),
+        "    the activity pass, running while the profile scores are computed (not added up):",
+        *(statement_line(k) for k in activity_sql),
+        line("  activities: Python (rows to tallies)",
+             phases.get("activities", none) - total(activity_sql, statements)),
+        line("profile scores and their rows (Python)", phases.get("profiles", none),
+             "intent, demographic, workflow"),
+        line("activity scores, combiner, rules (Python)", body - in_phases,
+             "the rest of _qualify, and any wait for the activity pass"),
+        line("store: open the COPY", phases.get("store: open", none)),
         line("store: rows to COPY text, sent", phases.get("store: write", none),
              f"{real.rows_written:,} rows; waits when the server falls behind"),
         line("store: close the COPY (server catches up)", phases.get("store: close", none)),
+        statement_line("store: fingerprints of the rows written"),
         *(statement_line(k) for k in ("apply: UPDATE leads", "apply: UPDATE contacts",
                                       "promote: leads, history, contacts")),
         *(statement_line(k) for k in statements if k.startswith("other")),

@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text
 
+from agentconnect.db import Database
 from agentconnect.models import CampaignActivity, LeadScore
 from agentconnect.scoring.facts import Factor
-from agentconnect.scoring.repository import factors_json, fingerprint
+from agentconnect.scoring.repository import ScoringRepository, factors_json, fingerprint
 from tests.fixtures.world import World
 from tests.leads.conftest import LEADS, new_contact, new_lead
 
@@ -38,7 +39,7 @@ async def test_factors_text_and_fingerprint_match_what_postgresql_gives_back(
     factors = factors_json(TRICKY)
     stored, print_ = (
         await session.execute(
-            text("SELECT CAST(:f AS jsonb)::text, md5('55 ' || CAST(:f AS jsonb)::text)"),
+            text("SELECT CAST(:f AS jsonb)::text, left(md5('55 ' || CAST(:f AS jsonb)::text), 16)"),
             {"f": factors},
         )
     ).one()
@@ -148,3 +149,61 @@ async def test_bulk_all_scores_as_single_qualify_does(world: World, session: Any
         assert stored[lead["id"]]["combined"] == single["combined"]["score"]
     contact_score = (await world.a.admin.get(f"/api/v1/contacts/{leads[1]['contact_id']}")).json()
     assert contact_score["lead_score"] == stored[leads[1]["id"]]["combined"]
+
+
+# What migration 0017 computes from stored rows: the fingerprint of each lead's newest row
+# of each type (the manual score aside).
+_NEWEST_PRINTS = """
+SELECT lead_id::text,
+       jsonb_object_agg(score_type, left(md5(score::text || ' ' || factors::text), 16))
+FROM (
+    SELECT DISTINCT ON (lead_id, score_type) lead_id, score_type, score, factors
+    FROM lead_scores
+    WHERE company_id = :company_id AND score_type <> 'manual'
+    ORDER BY lead_id, score_type, computed_at DESC, id
+) AS newest
+GROUP BY lead_id
+"""
+
+
+async def test_a_bulk_run_that_changes_nothing_writes_nothing(world: World, session: Any) -> None:
+    contact = await new_contact(world.a.admin, email="twice@x.example", job_title="VP Sales")
+    lead = await new_lead(world.a.admin, contact_id=contact["id"])
+    await new_lead(world.a.admin, qualification_data={"questions_total": 3})
+    await session.execute(
+        insert(CampaignActivity),
+        [{"id": uuid.uuid4(), "company_id": world.a.id, "contact_id": uuid.UUID(contact["id"]),
+          "activity_type": t, "occurred_at": datetime.now(UTC) - timedelta(days=400),
+          "details": {}} for t in ("email_sent", "email_opened", "page_viewed")],
+    )  # fmt: skip
+    await session.commit()
+    first = await world.a.manager.post(f"{LEADS}/bulk-qualify", json={"all": True})
+    assert first.status_code == 200, first.text
+    rows = await _rows(session, lead["id"])
+    assert rows == {"engagement": 1, "behavioral": 1, "demographic": 1, "combined": 1}
+    again = await world.a.manager.post(f"{LEADS}/bulk-qualify", json={"all": True})
+    assert again.json() == first.json()
+    assert await _rows(session, lead["id"]) == rows
+    # what scoring keeps is what the newest stored rows say
+    newest = dict((await session.execute(text(_NEWEST_PRINTS), {"company_id": world.a.id})).all())
+    await session.commit()
+    assert await ScoringRepository(session, world.a.id).fingerprints(None) == newest
+    assert len(newest) == 2
+
+
+async def test_the_later_run_s_fingerprints_win_whichever_commits_last(
+    world: World, database: Database, session: Any
+) -> None:
+    leads = [uuid.UUID((await new_lead(world.a.admin))["id"]) for _ in range(2)]
+    for lead_id, newer_commits_first in zip(leads, (True, False), strict=True):
+        async with database.sessionmaker() as older, database.sessionmaker() as newer:
+            await older.execute(text("SELECT now()"))  # its transaction, and now(), begins first
+            await newer.execute(text("SELECT now()"))
+            older_prints = {lead_id: {"engagement": "old", "demographic": "fit"}}
+            newer_prints = {lead_id: {"engagement": "new"}}
+            runs = [(newer, newer_prints), (older, older_prints)]
+            for run, prints in runs if newer_commits_first else runs[::-1]:
+                await ScoringRepository(run, world.a.id).save_fingerprints(prints)
+                await run.commit()
+        stored = await ScoringRepository(session, world.a.id).fingerprints([lead_id])
+        assert stored == {str(lead_id): {"engagement": "new", "demographic": "fit"}}

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Text,
@@ -99,6 +100,14 @@ class LeadScore(IdMixin, TenantMixin, Base):
         Index(None, "company_id", "lead_id", "score_type", "computed_at"),
     )
 
+    # Bulk qualification COPYs hundreds of thousands of rows without an id: the server makes it.
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True),
+        primary_key=True,
+        default=uuid.uuid4,
+        server_default=func.gen_random_uuid(),
+    )
+
     lead_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("leads.id", ondelete="CASCADE")
     )
@@ -112,6 +121,23 @@ class LeadScore(IdMixin, TenantMixin, Base):
     computed_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class LeadScoreFingerprints(TenantMixin, Base):
+    """What the newest stored score of each type says for one lead (the manual score aside):
+    score type -> fingerprint of its score and factors (scoring.repository.fingerprint).
+    Scoring compares what it computes with these and writes a score row only when they differ;
+    one row per lead is read, where finding the newest row of each type in the history grows
+    with the history. `scored_at` is the transaction time of the run that wrote them last."""
+
+    __tablename__ = "lead_score_fingerprints"
+    __table_args__ = (PrimaryKeyConstraint("company_id", "lead_id"),)
+
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("leads.id", ondelete="CASCADE")
+    )
+    fingerprints: Mapped[dict[str, str]] = mapped_column(JSONB)
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ScoringConfig(Base):

@@ -10,6 +10,7 @@ from agentconnect.deps import AdminDep, ManagerDep, PrincipalDep, SessionDep
 from agentconnect.kit.pagination import Page, PageDep
 from agentconnect.models import QualificationStatus, ScoreType
 from agentconnect.scoring import schemas, service
+from agentconnect.scoring.assessment import Outcome
 from agentconnect.scoring.config import ScoringConfig
 from agentconnect.scoring.facts import Scored
 
@@ -20,7 +21,7 @@ def _detail(scored: Scored) -> schemas.ScoreDetail:
     return schemas.ScoreDetail(score=scored.score, factors=[f.as_json() for f in scored.factors])
 
 
-def _qualification(outcome: service.Outcome, config: ScoringConfig) -> schemas.Qualification:
+def _qualification(outcome: Outcome, config: ScoringConfig) -> schemas.Qualification:
     return schemas.Qualification(
         lead_id=outcome.lead_id,
         scores={t: _detail(s) for t, s in outcome.scores.items()},

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from agentconnect.models.enums import LeadStage
+from agentconnect.models.enums import LeadStage, QualificationStatus
 
 
 class Factor(NamedTuple):
@@ -59,3 +59,6 @@ class LeadFacts:
     messages_received: int = 0  # messages sent to the contact: engagement has a base
     intents: list[IntentEvidence] = field(default_factory=list)
     manual: Scored | None = None
+    # what the lead holds now: a lead whose score and status stay the same is not updated
+    score: int = 0
+    qualification_status: QualificationStatus = QualificationStatus.PENDING

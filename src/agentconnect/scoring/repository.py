@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -56,9 +56,11 @@ def factors_json(factors: Iterable[Factor]) -> str:
     few million factors per run), and comparable with what is stored (see fingerprint)."""
     return (
         "["
-        + ", ".join(
-            f'{_name_json(name)}{encode_basestring(detail)}, "points": {round(points, 2)!r}}}'
-            for name, points, detail in factors
+        + ", ".join(  # (a list joins faster than a generator)
+            [
+                f'{_name_json(name)}{encode_basestring(detail)}, "points": {round(points, 2)!r}}}'
+                for name, points, detail in factors
+            ]
         )
         + "]"
     )
@@ -78,10 +80,11 @@ def _name_json(name: str) -> str:
 
 
 def fingerprint(score: int, factors_text: str) -> str:
-    """What tells a new score row from the newest stored one of its lead and type: its score
-    and its factors. The same as _FINGERPRINT computes from a stored row; were the two texts
-    ever to differ for equal factors, the row would only be written again, as before."""
-    return md5(f"{score} {factors_text}".encode(), usedforsecurity=False).hexdigest()
+    """What tells a new score row from the newest stored one of its lead and type: the first
+    64 bits of md5 over its score and its factors, in hex; the same as migration 0017 computed
+    from the rows stored before. Were two texts ever to differ for equal factors, the row
+    would only be written again."""
+    return md5(f"{score} {factors_text}".encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 _NULL = "\\N"  # NULL in COPY's text format
@@ -95,14 +98,11 @@ def _copy_text(value: str) -> str:
     )
 
 
-def _random_ids(n: int) -> list[str]:
-    """n version 4 UUIDs as 32 hex digits (a form uuid input accepts), from one read of the
-    system's random source: uuid.uuid4() one at a time costs more than the rest of a row."""
-    raw = bytearray(os.urandom(16 * n))
-    raw[6::16] = bytes((b & 0x0F) | 0x40 for b in raw[6::16])  # version 4
-    raw[8::16] = bytes((b & 0x3F) | 0x80 for b in raw[8::16])  # RFC 4122 variant
-    digits = raw.hex()
-    return [digits[i : i + 32] for i in range(0, 32 * n, 32)]
+def _by_contact(facts: Iterable[LeadFacts]) -> dict[uuid.UUID, list[LeadFacts]]:
+    by_contact: dict[uuid.UUID, list[LeadFacts]] = {}
+    for f in facts:
+        by_contact.setdefault(f.contact_id, []).append(f)
+    return by_contact
 
 
 class ScoringRepository(TenantRepository[LeadScore]):
@@ -122,14 +122,11 @@ class ScoringRepository(TenantRepository[LeadScore]):
         )
 
     async def facts(
-        self,
-        lead_ids: Sequence[uuid.UUID] | None,
-        engagement_half_life: float,
-        intent_half_life: float,
+        self, lead_ids: Sequence[uuid.UUID] | None, intent_half_life: float
     ) -> list[LeadFacts]:
-        """Everything the scorers need for these leads (None: every lead of the company): four
-        grouped queries, whatever the count. For the whole company each is one pass over its
-        table, not one per batch of leads."""
+        """What the scorers need for these leads (None: every lead of the company), the
+        activity log aside (add_activities): three grouped queries, whatever the count. For
+        the whole company each is one pass over its table, not one per batch of leads."""
         stmt = select(
             Lead.id,
             Lead.contact_id,
@@ -138,37 +135,35 @@ class ScoringRepository(TenantRepository[LeadScore]):
             Contact.company_size,
             Contact.industry,
             Contact.job_title,
+            Lead.score,
+            Lead.qualification_status,
         ).join(Contact, and_(Contact.id == Lead.contact_id, Contact.company_id == self.company_id))
         stmt = stmt.where(Lead.company_id == self.company_id)
         if lead_ids is not None:
             stmt = stmt.where(Lead.id == func.any(uuid_array(lead_ids)))
         facts = {
-            lead_id: LeadFacts(
-                lead_id, contact_id, stage, qualification_data or {}, size, industry, title
+            row[0]: LeadFacts(
+                row[0], row[1], row[2], row[3] or {}, row[4], row[5], row[6],
+                score=row[7], qualification_status=row[8],
             )
-            for lead_id, contact_id, stage, qualification_data, size, industry, title in (
-                await self.session.execute(stmt)
-            )
-        }
+            for row in await self.session.execute(stmt)
+        }  # fmt: skip
         if not facts:
             return []
-        by_contact: dict[uuid.UUID, list[LeadFacts]] = {}
-        for f in facts.values():
-            by_contact.setdefault(f.contact_id, []).append(f)
-        contacts = None if lead_ids is None else list(by_contact)
-        await self._activity_tallies(contacts, by_contact, engagement_half_life)
-        await self._intents(contacts, by_contact, intent_half_life)
+        by_contact = _by_contact(facts.values())
+        await self._intents(None if lead_ids is None else list(by_contact), by_contact,
+                            intent_half_life)  # fmt: skip
         await self._manual(None if lead_ids is None else list(facts), facts)
         return list(facts.values())
 
-    async def _activity_tallies(
-        self,
-        contacts: list[uuid.UUID] | None,
-        by_contact: dict[uuid.UUID, list[LeadFacts]],
-        half_life: float,
+    async def add_activities(
+        self, facts: Sequence[LeadFacts], every_lead: bool, half_life: float
     ) -> None:
-        """One row per contact: messages sent to it, and a count and a decayed weight per
-        tallied activity type (FILTER columns: a row per contact, not per contact and type)."""
+        """Each lead's tallies of its contact's activities (every_lead: the facts are every
+        lead of the company, read in one pass over its activity log). One row per contact:
+        messages sent to it, and a count and a decayed weight per tallied activity type
+        (FILTER columns: a row per contact, not per contact and type)."""
+        by_contact = _by_contact(facts)
         activity = CampaignActivity
         decay = _decay(activity.occurred_at, half_life)
         columns = [activity.contact_id, func.count().filter(activity.activity_type.in_(SENT_TYPES))]
@@ -188,11 +183,11 @@ class ScoringRepository(TenantRepository[LeadScore]):
             .group_by(activity.contact_id)
         )
         rows: Sequence[Any]
-        if contacts is not None:
-            stmt = stmt.where(activity.contact_id == func.any(uuid_array(contacts)))
-            rows = (await self.session.execute(stmt)).all()
-        else:
+        if every_lead:
             rows = await self._with_work_mem(stmt)
+        else:
+            stmt = stmt.where(activity.contact_id == func.any(uuid_array(list(by_contact))))
+            rows = (await self.session.execute(stmt)).all()
         row: Any
         for row in rows:
             activities = {}
@@ -265,19 +260,30 @@ class ScoringRepository(TenantRepository[LeadScore]):
             if lead_id in facts:
                 facts[lead_id].manual = Scored(score, [Factor(**f) for f in factors])
 
-    async def fingerprints(
-        self, lead_ids: Sequence[uuid.UUID] | None
-    ) -> dict[uuid.UUID, dict[str, str]]:
-        """lead -> score type -> fingerprint of its newest stored score (None: every lead of
-        the company); the manual score is left out (a person's, never rewritten by scoring)."""
+    async def fingerprints(self, lead_ids: Sequence[uuid.UUID] | None) -> dict[str, dict[str, str]]:
+        """Lead (its id as text) -> score type -> fingerprint of its newest stored score (None:
+        every lead of the company); the manual score is left out (a person's, never rewritten
+        by scoring). One JSON document: parsed in one call, where a row per lead costs more."""
         statement = _FINGERPRINTS.format(leads="" if lead_ids is None else _SOME_LEADS)
         parameters: dict[str, Any] = {"company_id": self.company_id}
         if lead_ids is not None:
             parameters["leads"] = list(lead_ids)
-        stored: dict[uuid.UUID, dict[str, str]] = {}
-        for lead_id, score_type, print_ in await self.session.execute(text(statement), parameters):
-            stored.setdefault(lead_id, {})[score_type] = print_
-        return stored
+        document = await self.session.scalar(text(statement), parameters)
+        return {} if document is None else json.loads(document)
+
+    async def save_fingerprints(self, written: dict[uuid.UUID, dict[str, str]]) -> None:
+        """Record the fingerprints of the score rows just written (lead -> type -> print),
+        merged into each lead's others. Of two runs scoring a lead at once, the one that began
+        later wrote the newer rows (computed_at is the transaction's time): its prints win,
+        whichever commits last."""
+        if not written:
+            return
+        # One JSON document for all leads: a parameter the server parses in one go, where
+        # arrays of 100,000 ids and texts cost seconds of adaptation on each side.
+        document = json.dumps({str(lead): prints for lead, prints in written.items()})
+        await self.session.execute(
+            text(_SAVE_FINGERPRINTS), {"company_id": self.company_id, "written": document}
+        )
 
     async def store(self, rows: Sequence[ScoreRow]) -> None:
         """Append score rows with one COPY."""
@@ -298,23 +304,19 @@ class ScoringRepository(TenantRepository[LeadScore]):
         connection = await self.session.connection()
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
+        # id and computed_at (the transaction's time) are the server's defaults
         statement = (
-            "COPY lead_scores (id, company_id, lead_id, score_type, score, factors, reasoning,"
-            " created_by, computed_at) FROM STDIN"
+            "COPY lead_scores (company_id, lead_id, score_type, score, factors, reasoning,"
+            " created_by) FROM STDIN"
         )
-        # The transaction's time, fetched before COPY takes over the connection.
-        now = (await self.session.execute(text("SELECT now()"))).scalar_one()
-        # Every row's tail after the lead: computed_at; the company goes before it.
-        company, at = f"\t{self.company_id}\t", f"\t{now.isoformat()}\n"
+        company = f"{self.company_id}\t"  # every row's head
 
         async def write(rows: Sequence[TextRow]) -> None:
             if not rows:
                 return
             lines = []
             lead_text, last_lead = "", None
-            for id_, (lead_id, score_type, score, factors, reasoning, created_by) in zip(
-                _random_ids(len(rows)), rows, strict=True
-            ):
+            for lead_id, score_type, score, factors, reasoning, created_by in rows:
                 if lead_id != last_lead:
                     lead_text, last_lead = str(lead_id), lead_id
                 extra = (
@@ -327,8 +329,8 @@ class ScoringRepository(TenantRepository[LeadScore]):
                     )
                 )
                 lines.append(
-                    f"{id_}{company}{lead_text}\t{TYPE_NAMES[score_type]}\t{score}"
-                    f"\t{_copy_text(factors)}\t{extra}{at}"
+                    f"{company}{lead_text}\t{TYPE_NAMES[score_type]}\t{score}"
+                    f"\t{_copy_text(factors)}\t{extra}\n"
                 )
             await copy.write("".join(lines).encode())
 
@@ -340,7 +342,7 @@ class ScoringRepository(TenantRepository[LeadScore]):
         results: Sequence[tuple[uuid.UUID, int, QualificationStatus]],
         contacts: Sequence[uuid.UUID] | None,
     ) -> list[tuple[uuid.UUID, int | None, str | None, int, str]]:
-        """Set every lead's score and status in one UPDATE ... FROM unnest, then make each
+        """Set these leads' score and status in one UPDATE ... FROM unnest, then make each
         touched contact's lead_score its newest lead's score (contacts None: every contact of
         the company that has a lead). The answer: (lead, old score, old status, score, status)
         of every lead that changed."""
@@ -407,15 +409,22 @@ WHERE c.company_id = :company_id AND c.id = n.contact_id AND c.lead_score IS DIS
 """
 _SOME_CONTACTS = "AND contact_id = ANY(CAST(:contacts AS uuid[]))"
 
-# The newest stored score of each lead and type (manual aside), by the index on (company_id,
-# lead_id, score_type, computed_at); only those rows are hashed (see fingerprint).
 _FINGERPRINTS = """
-SELECT n.lead_id, n.score_type, md5(n.score::text || ' ' || n.factors::text)
-FROM (
-    SELECT DISTINCT ON (lead_id, score_type) lead_id, score_type, score, factors
-    FROM lead_scores
-    WHERE company_id = :company_id AND score_type <> 'manual' {leads}
-    ORDER BY lead_id, score_type, computed_at DESC, id
-) AS n
+SELECT CAST(json_object_agg(lead_id, fingerprints) AS text)
+FROM lead_score_fingerprints
+WHERE company_id = :company_id {leads}
 """
 _SOME_LEADS = "AND lead_id = ANY(CAST(:leads AS uuid[]))"
+
+# `f` is the stored row; of the two sets of prints the later run's win (see save_fingerprints).
+_SAVE_FINGERPRINTS = """
+INSERT INTO lead_score_fingerprints AS f (company_id, lead_id, fingerprints, scored_at)
+SELECT :company_id, CAST(w.key AS uuid), w.value, now()
+FROM jsonb_each(CAST(:written AS jsonb)) AS w
+ORDER BY w.key  -- one order for every run: two runs never wait on each other in a cycle
+ON CONFLICT (company_id, lead_id) DO UPDATE
+SET fingerprints = CASE WHEN f.scored_at <= excluded.scored_at
+                        THEN f.fingerprints || excluded.fingerprints
+                        ELSE excluded.fingerprints || f.fingerprints END,
+    scored_at = greatest(f.scored_at, excluded.scored_at)
+"""

@@ -7,20 +7,27 @@ with COPY and leads and contacts are updated with one statement each.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentconnect.auth.principal import Principal
 from agentconnect.leads import service as leads
-from agentconnect.models import LeadStage, QualificationStatus, ScoreType
-from agentconnect.scoring.combiner import combine
+from agentconnect.models import QualificationStatus, ScoreType
+from agentconnect.scoring.assessment import (
+    MANUAL,
+    Outcome,
+    Scores,
+    conclude,
+    score_activity,
+    score_profile,
+)
 from agentconnect.scoring.config import ScoringConfig
 from agentconnect.scoring.facts import Factor, LeadFacts, Scored
 from agentconnect.scoring.repository import (
@@ -30,51 +37,17 @@ from agentconnect.scoring.repository import (
     factors_json,
     fingerprint,
 )
-from agentconnect.scoring.rules import Decision, decide
-from agentconnect.scoring.scorers import ai_intent, behavioral, demographic, engagement, workflow
 from agentconnect.webhooks import events
 
+COMBINED = ScoreType.COMBINED
+
 BATCH = 5_000  # leads whose facts are fetched together, for a list of leads
-CHUNK = 2_000  # leads scored between two writes to the open COPY
-
-
-class Outcome(NamedTuple):
-    lead_id: uuid.UUID
-    scores: dict[ScoreType, Scored]
-    combined: Scored | None
-    decision: Decision | None
-    stage_after: LeadStage
+CHUNK = 2_000  # leads scored between two writes to the open COPY (or two looks at the server)
 
 
 async def load_config(session: AsyncSession, company_id: uuid.UUID) -> ScoringConfig:
     stored = await ScoringRepository(session, company_id).config()
     return ScoringConfig.model_validate(stored)
-
-
-def score_lead(facts: LeadFacts, config: ScoringConfig) -> dict[ScoreType, Scored]:
-    candidates = (
-        (ScoreType.AI_INTENT, ai_intent.score(facts)),
-        (ScoreType.ENGAGEMENT, engagement.score(facts)),
-        (ScoreType.DEMOGRAPHIC, demographic.score(facts, config.demographic_rules)),
-        (ScoreType.BEHAVIORAL, behavioral.score(facts)),
-        (ScoreType.WORKFLOW, workflow.score(facts)),
-        (ScoreType.MANUAL, facts.manual),
-    )
-    return {t: s for t, s in candidates if s is not None}
-
-
-def assess(facts: LeadFacts, config: ScoringConfig) -> Outcome:
-    """Every score of one lead, the combined score and what the rules decide (no I/O)."""
-    scores = score_lead(facts, config)
-    combined = combine(scores, config)
-    if combined is None:
-        return Outcome(facts.lead_id, scores, None, None, facts.stage)
-    # only score types that count (weight above 0) are evidence for disqualifying
-    weights = config.weight_table
-    counted = sum(1 for t in scores if weights[t] > 0)
-    decision = decide(combined.score, counted, facts.stage, config)
-    stage_after = LeadStage.MQL if decision.promote_to_mql else facts.stage
-    return Outcome(facts.lead_id, scores, combined, decision, stage_after)
 
 
 async def qualify_leads(
@@ -85,12 +58,7 @@ async def qualify_leads(
     repo = ScoringRepository(session, company_id)
     outcomes: list[Outcome] = []
     for start in range(0, len(lead_ids), BATCH):
-        facts = await repo.facts(
-            lead_ids[start : start + BATCH],
-            config.engagement_half_life_days,
-            config.intent_half_life_days,
-        )
-        await _qualify(session, repo, config, facts, outcomes.extend, all_leads=False)
+        await _qualify(session, repo, config, lead_ids[start : start + BATCH], outcomes.extend)
     return outcomes
 
 
@@ -122,12 +90,7 @@ async def qualify_all(session: AsyncSession, company_id: uuid.UUID) -> Summary:
     repo = ScoringRepository(session, company_id)
     summary = Summary()
     with _cyclic_collector_paused():
-        facts = await repo.facts(
-            None, config.engagement_half_life_days, config.intent_half_life_days
-        )
-        summary.rows_written = await _qualify(
-            session, repo, config, facts, summary.add, all_leads=True
-        )
+        summary.rows_written = await _qualify(session, repo, config, None, summary.add)
     return summary
 
 
@@ -150,60 +113,108 @@ async def _qualify(
     session: AsyncSession,
     repo: ScoringRepository,
     config: ScoringConfig,
-    facts: list[LeadFacts],
+    lead_ids: Sequence[uuid.UUID] | None,
     keep: Callable[[list[Outcome]], object],
-    *,
-    all_leads: bool,
 ) -> int:
-    """Score these leads a chunk at a time, each chunk's new score rows written to one COPY
-    while the next chunk is scored; then one UPDATE for the leads, one for their contacts, and
-    the promotions. A score row is written only when it differs (score or factors) from the
-    newest stored one of its lead and type. `keep` receives each chunk's outcomes; the answer
-    is the number of score rows written."""
+    """Score these leads (None: every lead of the company) and store what changed; then one
+    UPDATE for the leads, one for their contacts, and the promotions. `keep` receives each
+    chunk's outcomes; the answer is the number of score rows written.
+
+    The server's pass over the activity log is the longest read: the profile scores (and
+    whether they changed) are worked out while it runs. Then each chunk's activity scores,
+    combined scores and decisions, and its new score rows go to one open COPY, which the
+    server stores while the next chunk is scored."""
+    facts = await repo.facts(lead_ids, config.intent_half_life_days)
     if not facts:
         return 0
-    stored = await repo.fingerprints(None if all_leads else [f.lead_id for f in facts])
+    changes = _Changes(await repo.fingerprints(lead_ids))
+    tallying = asyncio.ensure_future(
+        repo.add_activities(facts, lead_ids is None, config.engagement_half_life_days)
+    )
+    try:
+        profiles, early_rows = await _score_profiles(facts, config, changes)
+    finally:
+        await tallying  # (also when scoring failed: the session is not left mid-statement)
     results: list[tuple[uuid.UUID, int, QualificationStatus]] = []
     promote: list[uuid.UUID] = []
-    nothing: dict[str, str] = {}
-    written = 0
     async with repo.score_writer() as write:
-        for start in range(0, len(facts), CHUNK):
-            rows: list[TextRow] = []
-            outcomes = [assess(f, config) for f in facts[start : start + CHUNK]]
-            for lead_id, scores, combined, decision, _ in outcomes:
-                before = stored.get(lead_id, nothing)
-                for score_type, scored in scores.items():
-                    if score_type != ScoreType.MANUAL:  # a person's score, kept as given
-                        _changed(rows, before, lead_id, score_type, scored)
+        for chunk, start in enumerate(range(0, len(facts), CHUNK)):
+            rows, early_rows[chunk] = early_rows[chunk], []
+            outcomes = []
+            for f, profile in zip(
+                facts[start : start + CHUNK], profiles[start : start + CHUNK], strict=True
+            ):
+                activity = score_activity(f)
+                for score_type, scored in activity.items():
+                    changes.add(rows, f.lead_id, score_type, scored)
+                outcome = conclude(f, profile, activity, config)
+                combined, decision = outcome.combined, outcome.decision
                 if combined is not None and decision is not None:
                     why = Factor("rules", 0, decision.reason)
                     with_rules = Scored(combined.score, [*combined.factors, why])
-                    _changed(rows, before, lead_id, ScoreType.COMBINED, with_rules)
-                    results.append((lead_id, combined.score, decision.status))
+                    changes.add(rows, f.lead_id, COMBINED, with_rules)
+                    if (combined.score, decision.status) != (f.score, f.qualification_status):
+                        results.append((f.lead_id, combined.score, decision.status))
                     if decision.promote_to_mql:
-                        promote.append(lead_id)
+                        promote.append(f.lead_id)
+                outcomes.append(outcome)
             await write(rows)
-            written += len(rows)
             keep(outcomes)
-    contacts = None if all_leads else list({f.contact_id for f in facts})
+    await repo.save_fingerprints(changes.prints)
+    contacts = None if lead_ids is None else list({f.contact_id for f in facts})
     await events.emit_scoring_events(session, repo.company_id, await repo.apply(results, contacts))
     if promote:
         await leads.promote_by_scoring(session, repo.company_id, promote)
-    return written
+    return changes.written
 
 
-def _changed(
-    rows: list[TextRow],
-    stored: dict[str, str],
-    lead_id: uuid.UUID,
-    score_type: ScoreType,
-    scored: Scored,
-) -> None:
-    """Add the row unless the newest stored row of this lead and type says the same."""
-    factors = factors_json(scored.factors)
-    if stored.get(TYPE_NAMES[score_type]) != fingerprint(scored.score, factors):
-        rows.append((lead_id, score_type, scored.score, factors, None, None))
+async def _score_profiles(
+    facts: Sequence[LeadFacts], config: ScoringConfig, changes: _Changes
+) -> tuple[list[Scores], list[list[TextRow]]]:
+    """Every lead's profile scores, and a chunk's worth of changed score rows per chunk. The
+    loop yields after each chunk, so the statement running meanwhile gets its answer read."""
+    profiles: list[Scores] = []
+    rows_by_chunk: list[list[TextRow]] = []
+    for start in range(0, len(facts), CHUNK):
+        rows: list[TextRow] = []
+        for f in facts[start : start + CHUNK]:
+            profile = score_profile(f, config)
+            for score_type, scored in profile.items():
+                if score_type is not MANUAL:  # a person's score, kept as given
+                    changes.add(rows, f.lead_id, score_type, scored)
+            profiles.append(profile)
+        rows_by_chunk.append(rows)
+        await asyncio.sleep(0)
+    return profiles, rows_by_chunk
+
+
+class _Changes:
+    """Which computed scores differ from the newest stored ones (by fingerprint): those get a
+    row, and their fingerprints are kept to be stored with them."""
+
+    def __init__(self, stored: dict[str, dict[str, str]]) -> None:
+        self.stored = stored  # lead (as text) -> type -> fingerprint
+        self.prints: dict[uuid.UUID, dict[str, str]] = {}  # of the rows written
+        self.written = 0
+        self._lead: uuid.UUID | None = None
+        self._before: dict[str, str] = {}
+
+    def add(
+        self, rows: list[TextRow], lead_id: uuid.UUID, score_type: ScoreType, scored: Scored
+    ) -> None:
+        """Add the row unless the newest stored row of this lead and type says the same."""
+        if lead_id != self._lead:  # a lead's types come one after another
+            self._lead, self._before = lead_id, self.stored.get(str(lead_id), _NOTHING)
+        factors = factors_json(scored.factors)
+        name = TYPE_NAMES[score_type]
+        print_ = fingerprint(scored.score, factors)
+        if self._before.get(name) != print_:
+            rows.append((lead_id, score_type, scored.score, factors, None, None))
+            self.prints.setdefault(lead_id, {})[name] = print_
+            self.written += 1
+
+
+_NOTHING: dict[str, str] = {}
 
 
 async def qualify_one(session: AsyncSession, principal: Principal, lead_id: uuid.UUID) -> Outcome:
