@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import uuid
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentconnect.channels.base import OutboundMessage
-from agentconnect.channels.email_message import EmailSender, build_email, email_bytes
+from agentconnect.channels.email_message import EmailSender, _header, build_email, email_bytes
 from agentconnect.models import MessageType
 
 
@@ -130,3 +133,33 @@ def test_the_fast_writer_says_what_build_email_says(
         assert got_part.get_content().replace("\r\n", "\n").rstrip("\n") == (
             slow_part.get_content().replace("\r\n", "\n").rstrip("\n")
         )
+
+
+# Text a subject may hold once made one line: any character but the control ones.
+_HEADER_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\u2028\u2029"),
+    min_size=1,
+    max_size=300,
+).filter(lambda text: not text.isascii())
+
+
+@given(value=_HEADER_TEXT, name=st.sampled_from(["Subject", "X-Campaign-Name-Of-Some-Length"]))
+def test_a_header_that_is_not_ascii_reads_back_as_written(value: str, name: str) -> None:
+    raw = _header(name, value)
+    lines = raw.removesuffix(b"\r\n").split(b"\r\n")
+    assert all(len(line) <= 76 for line in lines)
+    assert all(line.startswith(b" ") for line in lines[1:])  # folded, never a new header
+    assert str(reparse(raw + b"\r\n")[name]) == value
+
+
+def test_a_long_subject_in_greek_is_split_between_whole_characters() -> None:
+    value = (
+        "\u03a0\u03c1\u03bf\u03c3\u03c6\u03bf\u03c1\u03ac \u03b3\u03b9\u03b1 " * 9 + "\U0001f642"
+    )
+    raw = _header("Subject", value)
+    for line in raw.removesuffix(b"\r\n").split(b"\r\n"):
+        word = line.strip().removeprefix(b"Subject: ")
+        assert word.startswith(b"=?utf-8?b?")
+        assert word.endswith(b"?=")
+        base64.b64decode(word[10:-2]).decode("utf-8")  # each word is whole UTF-8 on its own
+    assert str(reparse(raw + b"\r\n")["Subject"]) == value
