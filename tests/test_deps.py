@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import text
 from starlette.routing import BaseRoute
 
+from agentconnect.campaigns import endpoints as campaign_endpoints
 from agentconnect.contacts import endpoints as contact_endpoints
 from agentconnect.deps import SessionDep, is_reads_only, reads_only
 from agentconnect.leads import endpoints as lead_endpoints
@@ -69,6 +70,7 @@ def test_only_get_endpoints_are_marked_reads_only(app: FastAPI) -> None:
     endpoints = {route.endpoint for route in marked}
     assert lead_endpoints.list_leads in endpoints
     assert contact_endpoints.get_contact in endpoints
+    assert campaign_endpoints.campaign_performance in endpoints
     assert {method for route in marked for method in route.methods} == {"GET"}
 
 

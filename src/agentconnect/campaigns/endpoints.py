@@ -22,6 +22,7 @@ from agentconnect.deps import (
     ProviderEnvironmentDep,
     SecretKeyDep,
     SessionDep,
+    reads_only,
 )
 from agentconnect.kit.pagination import Page, PageDep
 from agentconnect.models import (
@@ -57,6 +58,7 @@ async def create_campaign(
 
 
 @router.get("", response_model=Page[schemas.CampaignDetail])
+@reads_only
 async def list_campaigns(
     session: SessionDep,
     principal: PrincipalDep,
@@ -75,6 +77,7 @@ async def list_campaigns(
 
 
 @router.get("/active", response_model=Page[schemas.CampaignDetail])
+@reads_only
 async def active_campaigns(
     session: SessionDep, principal: PrincipalDep, page: PageDep
 ) -> Page[schemas.CampaignDetail]:
@@ -87,6 +90,7 @@ async def active_campaigns(
 
 
 @router.get("/by-type/{campaign_type}", response_model=Page[schemas.CampaignDetail])
+@reads_only
 async def campaigns_by_type(
     session: SessionDep, principal: PrincipalDep, campaign_type: CampaignType, page: PageDep
 ) -> Page[schemas.CampaignDetail]:
@@ -115,6 +119,7 @@ async def compare_campaigns(
 
 
 @router.get("/{campaign_id}", response_model=schemas.CampaignDetail)
+@reads_only
 async def get_campaign(
     session: SessionDep, principal: PrincipalDep, campaign_id: CampaignId
 ) -> schemas.CampaignDetail:
@@ -155,6 +160,7 @@ async def clone_campaign(
 
 
 @router.get("/{campaign_id}/summary", response_model=schemas.Summary)
+@reads_only
 async def campaign_summary(
     session: SessionDep, principal: PrincipalDep, campaign_id: CampaignId
 ) -> schemas.Summary:
@@ -163,6 +169,7 @@ async def campaign_summary(
 
 
 @router.get("/{campaign_id}/performance", response_model=analytics_schemas.Performance)
+@reads_only
 async def campaign_performance(
     request: Request,
     session: SessionDep,
@@ -178,6 +185,7 @@ async def campaign_performance(
 
 
 @router.get("/{campaign_id}/timeseries", response_model=analytics_schemas.TimeSeries)
+@reads_only
 async def campaign_timeseries(
     request: Request,
     session: SessionDep,
@@ -197,6 +205,7 @@ async def campaign_timeseries(
 
 
 @router.get("/{campaign_id}/funnel", response_model=analytics_schemas.Funnel)
+@reads_only
 async def campaign_funnel(
     request: Request, session: SessionDep, principal: PrincipalDep, campaign_id: CampaignId
 ) -> analytics_schemas.Funnel:
@@ -208,6 +217,7 @@ async def campaign_funnel(
 
 
 @router.get("/{campaign_id}/activities", response_model=Page[Activity])
+@reads_only
 async def campaign_activities(
     session: SessionDep,
     principal: PrincipalDep,
@@ -254,6 +264,7 @@ async def add_step(
 
 
 @router.get("/{campaign_id}/messages", response_model=list[schemas.Step])
+@reads_only
 async def list_steps(
     session: SessionDep, principal: PrincipalDep, campaign_id: CampaignId
 ) -> list[schemas.Step]:
@@ -332,6 +343,7 @@ async def unenroll(
 
 
 @router.get("/{campaign_id}/contacts", response_model=Page[schemas.Enrollment])
+@reads_only
 async def list_enrollments(
     session: SessionDep,
     principal: PrincipalDep,
