@@ -12,6 +12,7 @@ from agentconnect.automations import schemas
 from agentconnect.automations.repository import RuleRepository, RunRepository
 from agentconnect.campaigns import service as campaigns
 from agentconnect.errors import InvalidInput, NotFound
+from agentconnect.kit.schemas import refuse_nulls
 from agentconnect.models import AutomationRule, AutomationRun, Role
 from agentconnect.tenancy import service as tenancy
 
@@ -95,10 +96,7 @@ async def update_rule(
 ) -> AutomationRule:
     rule = await get_rule(session, principal, rule_id)
     changes = data.model_fields_set
-    nulls = [f for f in ("name", "enabled", "trigger", "actions") if f in changes
-             and getattr(data, f) is None]  # fmt: skip
-    if nulls:
-        raise InvalidInput(f"these fields cannot be null: {', '.join(nulls)}")
+    refuse_nulls({f: getattr(data, f) for f in changes}, ("name", "enabled", "trigger", "actions"))
     trigger = data.trigger or schemas.Trigger.model_validate(rule.trigger)
     actions = data.actions or [schemas.Action.model_validate(a) for a in rule.actions]
     await _check_references(session, principal, trigger, actions)

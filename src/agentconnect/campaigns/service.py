@@ -26,6 +26,7 @@ from agentconnect.campaigns.steps import (
     with_article,
 )
 from agentconnect.errors import Conflict, InvalidInput, NotFound
+from agentconnect.kit.schemas import refuse_nulls
 from agentconnect.kit.sorting import order_by
 from agentconnect.kit.sql import like_pattern
 from agentconnect.models import (
@@ -165,9 +166,7 @@ async def update_campaign(
     not_nullable = ("name", "campaign_type", "goal_type", "cost", "currency",
                     "send_time_optimization", "target_criteria",
                     "attribution_window_days")  # fmt: skip
-    nulls = [k for k in not_nullable if k in values and values[k] is None]
-    if nulls:
-        raise InvalidInput(f"these fields cannot be null: {', '.join(nulls)}")
+    refuse_nulls(values, not_nullable)
     new_type = values.get("campaign_type")
     if (
         new_type

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
+from agentconnect.errors import InvalidInput
+
 MAX_JSON_DEPTH = 10
+
+
+def refuse_nulls(changes: Mapping[str, Any], fields: Iterable[str]) -> None:
+    """A partial update may leave any field out but set none of `fields` to null: a 422 that
+    names each one."""
+    nulls = [field for field in fields if field in changes and changes[field] is None]
+    if nulls:
+        raise InvalidInput(
+            f"these fields cannot be null: {', '.join(nulls)}",
+            errors=[
+                {"loc": ["body", field], "msg": "cannot be null", "type": "null_not_allowed"}
+                for field in nulls
+            ],
+        )
 
 
 def find_nul(value: Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:

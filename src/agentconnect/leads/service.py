@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentconnect.auth.principal import Principal
 from agentconnect.errors import Conflict, Forbidden, InvalidInput, NotFound
+from agentconnect.kit.schemas import refuse_nulls
 from agentconnect.leads import schemas
 from agentconnect.leads.repository import (
     CONTACT_SUMMARY,
@@ -169,13 +170,7 @@ async def update_lead(
     lead = await get_lead(session, principal, lead_id)
     ensure_may_modify(principal, lead)
     changes = data.model_dump(exclude_unset=True)
-    nulls = [
-        f
-        for f in ("title", "currency", "qualification_data")
-        if f in changes and changes[f] is None
-    ]
-    if nulls:
-        raise InvalidInput(f"these fields cannot be null: {', '.join(nulls)}")
+    refuse_nulls(changes, ("title", "currency", "qualification_data"))
     if "qualification_data" in changes and data.qualification_data is not None:
         # Answers arrive one at a time from agents and forms: merge, don't replace.
         answers = data.qualification_data.model_dump(exclude_unset=True)

@@ -17,6 +17,7 @@ from agentconnect.auth.secrets import hash_password_async, new_api_key, verify_p
 from agentconnect.auth.tokens import create_access_token
 from agentconnect.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from agentconnect.kit.integrity import conflicts_as_409
+from agentconnect.kit.schemas import refuse_nulls
 from agentconnect.models import ApiKey, Company, Role, User
 from agentconnect.tenancy import repository as repo
 from agentconnect.tenancy import schemas
@@ -151,15 +152,7 @@ async def update_user(
     users = repo.UserRepository(session, principal.company_id)
     user = await get_user(session, principal, user_id)
     changes = data.model_dump(exclude_unset=True)
-    nulls = [field for field, value in changes.items() if value is None]
-    if nulls:
-        raise InvalidInput(
-            f"these fields cannot be null: {', '.join(nulls)}",
-            errors=[
-                {"loc": ["body", field], "msg": "cannot be null", "type": "null_not_allowed"}
-                for field in nulls
-            ],
-        )
+    refuse_nulls(changes, changes)
     if "email" in changes and await users.email_taken(changes["email"], except_id=user.id):
         raise Conflict(_email_taken(changes["email"]))
     # Only an active admin counts towards the company's admins, so only one can be "lost".

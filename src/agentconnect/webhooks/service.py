@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agentconnect.auth.principal import Principal
 from agentconnect.errors import InvalidInput, NotFound
 from agentconnect.kit.crypto import decrypt_secret, encrypt_secret
+from agentconnect.kit.schemas import refuse_nulls
 from agentconnect.models import Role, WebhookDelivery, WebhookEndpoint
 from agentconnect.webhooks import schemas, signing, ssrf
 from agentconnect.webhooks.repository import DeliveryRepository, EndpointRepository
@@ -95,9 +96,7 @@ async def update_endpoint(
 ) -> WebhookEndpoint:
     endpoint = await get_endpoint(session, principal, endpoint_id)
     changes = data.model_dump(exclude_unset=True)
-    nulls = [f for f in ("url", "event_types", "enabled") if f in changes and changes[f] is None]
-    if nulls:
-        raise InvalidInput(f"these fields cannot be null: {', '.join(nulls)}")
+    refuse_nulls(changes, ("url", "event_types", "enabled"))
     if "url" in changes:
         await _safe_url(changes["url"], allow_private)
     for name, value in changes.items():
