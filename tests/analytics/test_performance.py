@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from agentconnect.db import Database
@@ -285,3 +286,29 @@ async def test_compare_answers_what_each_campaign_answers_alone(
     for answer in alone:  # the reply names no step: it gets a row of its own
         assert answer["totals"]["replied"] == 1
         assert [step["step_id"] is None for step in answer["by_step"]] == [False, True]
+
+
+async def test_compare_keeps_its_answers_when_the_median_cache_is_full(
+    world: World, database: Database, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The remembered medians are bounded: a comparison whose own medians do not all fit
+    still answers each of them (it used to read them back after evicting them)."""
+    from agentconnect.analytics import service as analytics
+
+    people = [(await contact(world.a.admin, email=f"m{n}@x.example"))["id"] for n in range(2)]
+    first, second = [await _sent(world, database, app, [person]) for person in people]
+    await insert_activities(
+        database,
+        [{"company_id": str(world.a.id), "campaign_id": cid, "contact_id": person,
+          "activity_type": "email_replied", "occurred_at": datetime.now(UTC).isoformat(),
+          "metadata": {}} for cid, person in ((first, people[0]), (second, people[1]))],
+    )  # fmt: skip
+    monkeypatch.setattr(analytics, "_MEDIANS", type(analytics._MEDIANS)())
+    monkeypatch.setattr(analytics, "_MEDIANS_KEPT", 1)
+    for _ in range(2):  # computed, then one remembered and one computed again
+        compared = await world.a.agent.post(
+            f"{CAMPAIGNS}/analytics/compare", json={"campaign_ids": [first, second]}
+        )
+        assert compared.status_code == 200, compared.text
+        assert [c["campaign_id"] for c in compared.json()["campaigns"]] == [first, second]
+    assert len(analytics._MEDIANS) == 1

@@ -391,21 +391,25 @@ async def _response_times(
     """The median response time of each campaign. It reads every replier's first reply and
     first message (25 ms for 12,500 repliers), so a median is kept until a fold changes the
     replies or messages it was computed from."""
-    keys = {campaign_id: (campaign_id, inputs) for campaign_id, inputs in versions.items()}
-    missing = [campaign_id for campaign_id, key in keys.items() if key not in _MEDIANS]
+    answers: dict[uuid.UUID, float | None] = {}
+    missing: list[uuid.UUID] = []
+    for campaign_id, inputs in versions.items():
+        key = (campaign_id, inputs)
+        if key in _MEDIANS:  # settled now: another request may evict it during the await
+            _MEDIANS.move_to_end(key)
+            answers[campaign_id] = _MEDIANS[key]
+        else:
+            missing.append(campaign_id)
     if missing:
         computed = {
             row[0]: row[1]
             for row in await _RESPONSE_TIME.rows(session, {**params, "campaigns": missing})
         }
         for campaign_id in missing:
-            _MEDIANS[keys[campaign_id]] = computed.get(campaign_id)
-            while len(_MEDIANS) > _MEDIANS_KEPT:
-                _MEDIANS.popitem(last=False)
-    answers = {}
-    for campaign_id, key in keys.items():
-        _MEDIANS.move_to_end(key)
-        answers[campaign_id] = _MEDIANS[key]
+            answers[campaign_id] = computed.get(campaign_id)
+            _MEDIANS[(campaign_id, versions[campaign_id])] = answers[campaign_id]
+        while len(_MEDIANS) > _MEDIANS_KEPT:
+            _MEDIANS.popitem(last=False)
     return answers
 
 
