@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentconnect.models import Role
+from agentconnect.models import Role, User
 from tests.automations.conftest import AUTOMATIONS, new_rule
 from tests.campaigns.conftest import new_campaign
 from tests.fixtures.world import World
@@ -128,3 +130,28 @@ async def test_a_rule_may_not_name_another_companys_campaign_or_user(world: Worl
     locs = [e["loc"] for e in response.json()["errors"]]
     assert ["body", "actions", 0, "campaign_id"] in locs
     assert ["body", "actions", 1, "user_ids"] in locs
+
+
+async def test_a_rule_may_assign_only_to_active_users_of_the_company(
+    world: World, session: AsyncSession
+) -> None:
+    agent = world.a.actors[Role.AGENT].user.id
+    manager = world.a.actors[Role.MANAGER].user.id
+    mine = await new_campaign(world.a.admin)
+    rule = {
+        "name": "share",
+        "trigger": {"type": "contact_created"},
+        "actions": [
+            {"type": "enroll", "campaign_id": mine["id"]},
+            {"type": "assign_round_robin", "user_ids": [str(agent), str(manager)]},
+        ],
+    }
+    assert (await world.a.manager.post(AUTOMATIONS, json=rule)).status_code == 201
+    await session.execute(update(User).where(User.id == agent).values(is_active=False))
+    await session.commit()
+    refused = await world.a.manager.post(AUTOMATIONS, json=rule)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {"loc": ["body", "actions", 1, "user_ids"], "msg": f"no active user {agent}",
+         "type": "value_error"}
+    ]  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agentconnect.models import AutomationRule, AutomationRun, Event
+from agentconnect.models import AutomationRule, AutomationRun, Campaign, Event
 from agentconnect.tenancy.scoping import TenantRepository
 
 
@@ -19,6 +19,13 @@ class RuleRepository(TenantRepository[AutomationRule]):
     async def page_all(self, limit: int, offset: int) -> tuple[list[AutomationRule], int]:
         stmt = self.select().order_by(AutomationRule.created_at, AutomationRule.id)
         return await self.page(stmt, limit, offset)
+
+    async def existing_campaigns(self, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these campaigns are the company's."""
+        stmt = select(Campaign.id).where(
+            Campaign.company_id == self.company_id, Campaign.id.in_(ids)
+        )
+        return set((await self.session.scalars(stmt)).all())
 
 
 class RunRepository(TenantRepository[AutomationRun]):
