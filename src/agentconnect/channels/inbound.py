@@ -217,11 +217,12 @@ async def _apply(session: AsyncSession, ref: DeliveryRef, event: EmailEvent) -> 
                 at=when,
                 details={"subject": event.subject},
             )
-            await conversations.record_reply(session, ref.company_id, reply)
+            await conversations.record_reply(session, ref.company_id, reply)  # rescores too
+        else:
+            await schedule_rescore(session, ref.company_id, [ref.contact_id])
         await achieve_goal(
             session, ref.company_id, ref.contact_id, GoalType.REPLY, occurred_at=when
         )
-        await schedule_rescore(session, ref.company_id, [ref.contact_id])
     await session.flush()
 
 

@@ -36,7 +36,6 @@ from agentconnect.conversations import service as conversations
 from agentconnect.delivery.goals import achieve_goal
 from agentconnect.errors import InvalidInput
 from agentconnect.models import ActivityType, GoalType, MessageType
-from agentconnect.scoring.jobs import schedule_rescore
 
 log = logging.getLogger(__name__)
 
@@ -499,9 +498,6 @@ VALUES (gen_random_uuid(), :company_id, :campaign_id, :contact_id, :lead_id, :me
         :variant, :activity_type, :at, CAST(:metadata AS jsonb))
 """)
 
-# One conversation per contact, channel and our number; the upsert means two replies arriving
-# together append to the same one instead of starting two.
-
 EMPTY_TWIML = str(MessagingResponse())
 
 
@@ -594,9 +590,8 @@ async def _reply(
         at=at,
         details={"provider": PROVIDER, "our_number": message.recipient},
     )
-    await conversations.record_reply(session, company_id, reply)
+    await conversations.record_reply(session, company_id, reply)  # and schedules a new score
     await achieve_goal(session, company_id, sender.contact_id, GoalType.REPLY, occurred_at=at)
-    await schedule_rescore(session, company_id, [sender.contact_id])
 
 
 async def _apply_keyword(

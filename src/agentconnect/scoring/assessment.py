@@ -79,11 +79,6 @@ def conclude(facts: LeadFacts, profile: Scores, activity: Scores, config: Scorin
     return Outcome(facts.lead_id, scores, combined, decision, stage_after)
 
 
-def assess(facts: LeadFacts, config: ScoringConfig) -> Outcome:
-    """Every score of one lead, the combined score and what the rules decide."""
-    return conclude(facts, score_profile(facts, config), score_activity(facts), config)
-
-
 _PROFILE_TYPES = (AI_INTENT, DEMOGRAPHIC, WORKFLOW, MANUAL)
 # (from the profile part?, type) in the order of ScoreType
 _ORDER = tuple(
