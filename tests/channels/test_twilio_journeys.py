@@ -779,3 +779,41 @@ async def test_whatsapp_text_that_waited_past_the_24_hours_goes_as_the_template(
     assert outcome.failed == 1
     failed = await session.scalar(text("SELECT last_error FROM deliveries WHERE status = 'failed'"))
     assert "24-hour" in failed
+
+
+async def test_a_batch_leased_ahead_sends_only_what_its_remaining_lease_covers(
+    world: World, twilio: FakeTwilio, database: Database, app: Any, settings: Settings
+) -> None:
+    """The worker leases its next batch while one goes out; by its turn part of the lease is
+    gone. A slow sender then sends only what half of the rest of the lease covers, so no
+    lease runs out mid-send and no message goes twice."""
+    engine = Engine(
+        database,
+        EngineSettings(
+            base_url=str(settings.base_url).rstrip("/"),
+            secret_key=app.state.secret_key,
+            twilio_api_base=twilio.base_url,
+        ),
+        SenderSettings(worker_id="ahead", batch_size=100, lease=timedelta(seconds=10)),
+    )
+    campaign = await _text_campaign(world, steps=1)
+    people = [await _texter(world, phone=f"+1415555018{n}", first_name=f"Q{n}") for n in range(3)]
+    await _enrolled(world, campaign, people)
+    start = now()
+    await engine.schedule(start)
+
+    leased = await engine.sender.lease(start)
+    try:
+        # 4 s left at one a second: the 2 s half of it covers two
+        partly = await engine.sender.send_leased(leased, start + timedelta(seconds=6))
+        assert (partly.leased, partly.sent, partly.deferred) == (3, 2, 1)
+        again = await engine.sender.lease(start + timedelta(seconds=6))
+        # 1 s left: not even one fits, all go back
+        late = await engine.sender.send_leased(again, start + timedelta(seconds=15))
+        assert (late.leased, late.sent, late.deferred) == (1, 0, 1)
+        assert len(twilio.messages) == 2
+        fresh = await engine.send(start + timedelta(seconds=15))
+        assert fresh.sent == 1
+    finally:
+        await engine.sender.close()
+    assert sorted(m.to for m in twilio.messages) == sorted(p["phone"] for p in people)

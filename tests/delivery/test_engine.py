@@ -338,8 +338,8 @@ async def test_send_time_optimisation_waits_for_the_contact_most_engaged_hour(
     await _start(world.a.manager, campaign["id"])
     result = await engine.tick(NOW)
     held = await _enrollment(session, person["id"])
-    assert held.next_step_at is not None
     if result.sent.sent == 0:
+        assert held.next_step_at is not None
         assert held.next_step_at.weekday() == 1
         assert held.next_step_at.hour == 10
         assert held.next_step_at - NOW <= timedelta(days=7)

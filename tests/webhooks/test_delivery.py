@@ -12,7 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agentconnect.db import Database
 from agentconnect.models import WebhookDelivery, WebhookEndpoint
-from agentconnect.webhooks.dispatcher import Dispatcher, DispatchSettings
+from agentconnect.webhooks.dispatcher import (
+    MAX_RETRY_AFTER,
+    Dispatcher,
+    DispatchSettings,
+    parse_retry_after,
+)
 from tests.fixtures.world import World
 from tests.leads.conftest import new_lead, set_stage
 from tests.webhooks.conftest import ENDPOINTS, Receiver, new_endpoint, verify
@@ -243,3 +248,26 @@ async def test_a_private_target_is_refused_at_send_time_without_the_setting(
     assert delivery.status == "failed"
     assert delivery.last_error is not None
     assert "refused" in delivery.last_error
+
+
+def test_a_retry_after_past_any_sensible_time_is_capped_and_odd_digits_ignored() -> None:
+    assert parse_retry_after("99999999999999", NOW) == MAX_RETRY_AFTER
+    assert parse_retry_after("120", NOW) == timedelta(seconds=120)
+    assert parse_retry_after("\u00b2", NOW) is None  # a digit to isdigit(), not to HTTP
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", NOW) is not None
+
+
+async def test_a_huge_retry_after_is_recorded_as_a_retry(
+    world: World, receiver: Receiver, dispatcher: Dispatcher, session: AsyncSession
+) -> None:
+    await new_endpoint(world.a.admin, receiver.url, ["lead.created"])
+    await new_lead(world.a.admin)
+    receiver.script = [(503, {"Retry-After": "99999999999999"})]
+
+    outcome = await dispatcher.tick(NOW)
+
+    assert outcome.retried == 1
+    [row] = (await session.scalars(select(WebhookDelivery))).all()
+    assert (row.status, row.attempts, row.response_status) == ("pending", 1, 503)
+    assert row.next_attempt_at is not None
+    assert row.next_attempt_at <= NOW + MAX_RETRY_AFTER + timedelta(seconds=5)

@@ -11,10 +11,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +22,8 @@ from agentconnect.channels.registry import ProviderEnvironment, provider_for
 from agentconnect.db import Database
 from agentconnect.delivery import repository as repo
 from agentconnect.delivery.scheduler import BatchOutcome, EngineSettings, Scheduler
-from agentconnect.delivery.sender import Sender, SenderSettings, SendOutcome
+from agentconnect.delivery.sender import Leased, Sender, SenderSettings, SendOutcome
+from agentconnect.kit.clock import Clock, stopwatch, wall_clock
 from agentconnect.models.enums import MessageType
 
 log = logging.getLogger(__name__)
@@ -32,12 +31,6 @@ log = logging.getLogger(__name__)
 # Channels whose providers (Twilio's REST API) send without a point of no return: a lease
 # that expires there may hide a message the provider took, so it is looked up first.
 _LOOKUP_CHANNELS = frozenset({MessageType.SMS, MessageType.WHATSAPP, MessageType.VOICE})
-
-Clock = Callable[[], datetime]
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -74,7 +67,7 @@ class Engine:
     async def schedule(self, now: datetime) -> BatchOutcome:
         """Schedule every due enrollment, batch after batch (one transaction each)."""
         total = BatchOutcome()
-        elapsed = _stopwatch()
+        elapsed = stopwatch()
         while True:
             async with self.database.unit_of_work() as session:
                 batch = await self.scheduler.run_batch(session, now + elapsed())
@@ -85,7 +78,7 @@ class Engine:
     async def send(self, now: datetime) -> SendOutcome:
         """Send every delivery due now, batch after batch."""
         total = SendOutcome()
-        elapsed = _stopwatch()
+        elapsed = stopwatch()
         while True:
             # Each batch at its own instant: leases and backoffs count from when it starts.
             batch = await self.sender.run_batch(now + elapsed())
@@ -100,7 +93,7 @@ class Engine:
         what either wrote, instead of each waiting for the other to finish."""
         scheduled = BatchOutcome()
         sent = SendOutcome()
-        elapsed = _stopwatch()
+        elapsed = stopwatch()
         queued_more = asyncio.Event()
         scheduling = True
 
@@ -118,7 +111,7 @@ class Engine:
                 scheduling = False
                 queued_more.set()
 
-        def lease() -> tuple[bool, asyncio.Task[list[Any]]]:
+        def lease() -> tuple[bool, asyncio.Task[Leased]]:
             # Cleared before the lease and the scheduler's state read before it too: a batch
             # committed after the lease looked sets the event again, so none is missed, and
             # once scheduling has ended everything it queued is visible to the lease.
@@ -129,13 +122,13 @@ class Engine:
             more_coming, leasing = lease()
             try:
                 while True:
-                    rows = await leasing
-                    full = len(rows) >= self.sender.settings.batch_size
+                    leased = await leasing
+                    full = len(leased.rows) >= self.sender.settings.batch_size
                     if full:
                         # More are probably due: lease the next batch while these go out, so
                         # the lanes do not idle through the lease statement between batches.
                         more_coming, leasing = lease()
-                    batch = await self.sender.send_leased(rows, now + elapsed())
+                    batch = await self.sender.send_leased(leased, now + elapsed())
                     _add(sent, batch)
                     if full:
                         continue
@@ -218,21 +211,6 @@ class Engine:
             if not busy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
-
-
-def _stopwatch() -> Callable[[], timedelta]:
-    """Time since the first call (which answers zero), added to a pass's `now` (real or
-    simulated): the first batch runs at `now` exactly, later ones as much later as they are."""
-    loop = asyncio.get_running_loop()
-    started: list[float] = []
-
-    def elapsed() -> timedelta:
-        if not started:
-            started.append(loop.time())
-            return timedelta(0)
-        return timedelta(seconds=loop.time() - started[0])
-
-    return elapsed
 
 
 def _add(total: BatchOutcome | SendOutcome, batch: BatchOutcome | SendOutcome) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,6 +44,7 @@ from agentconnect.db import Database
 from agentconnect.delivery import repository as repo
 from agentconnect.delivery import timing
 from agentconnect.delivery.scheduler import OUTSIDE_WHATSAPP_SESSION, WHATSAPP_SESSION
+from agentconnect.kit.clock import stopwatch
 from agentconnect.models.enums import ActivityType, MessageType
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,13 @@ class RateLimiter:
             await asyncio.sleep(wait)
 
 
+class Leased(NamedTuple):
+    """A batch of deliveries this worker holds, and until when."""
+
+    rows: list[Any]
+    until: datetime
+
+
 @dataclass
 class SendOutcome:
     leased: int = 0
@@ -205,21 +213,19 @@ class Sender:
         """Lease one batch of due deliveries and send them."""
         return await self.send_leased(await self.lease(now), now)
 
-    async def lease(self, now: datetime) -> list[Any]:
+    async def lease(self, now: datetime) -> Leased:
         """Lease one batch of due deliveries (its own transaction), for `send_leased`."""
+        until = now + self.settings.lease
         async with self.database.unit_of_work() as session:
-            return list(
-                await repo.lease_queued(
-                    session,
-                    now,
-                    now + self.settings.lease,
-                    self.settings.worker_id,
-                    self.settings.batch_size,
-                )
+            rows = await repo.lease_queued(
+                session, now, until, self.settings.worker_id, self.settings.batch_size
             )
+        return Leased(list(rows), until)
 
-    async def send_leased(self, rows: Sequence[Any], now: datetime) -> SendOutcome:
-        """Send deliveries this worker leased, well inside their lease."""
+    async def send_leased(self, leased: Leased, now: datetime) -> SendOutcome:
+        """Send deliveries this worker leased, well inside their lease (a batch leased ahead
+        has less of it left when its turn comes)."""
+        rows: Sequence[Any] = leased.rows
         outcome = SendOutcome(leased=len(rows))
         rows = await self._hold_quiet_hours(rows, now, outcome)
         rows = await self._keep_whatsapp_window(rows, now, outcome)
@@ -230,7 +236,7 @@ class Sender:
                 row
             )
         for group in groups.values():
-            await self._send_group(group, now, outcome)
+            await self._send_group(group, now, leased.until, outcome)
         return outcome
 
     async def _hold_quiet_hours(
@@ -353,7 +359,9 @@ class Sender:
                 await self._record(session, closed, now, outcome)
         return ready
 
-    async def _send_group(self, group: _Group, now: datetime, outcome: SendOutcome) -> None:
+    async def _send_group(
+        self, group: _Group, now: datetime, lease_until: datetime, outcome: SendOutcome
+    ) -> None:
         try:
             lanes = await self._lanes(group)
         except Exception as error:  # settings that cannot be read or a provider not built
@@ -377,11 +385,17 @@ class Sender:
         if limiter is not None:
             # A slow sender (a long code: one SMS a second) must finish well inside its lease:
             # a lease that runs out mid-batch would let another worker send the rest again.
-            # What does not fit goes back to the queue at once, for the next lease.
-            fits = max(1, int(self.settings.lease.total_seconds() / 2 / limiter.interval))
+            # What does not fit goes back to the queue at once, for the next lease. The room
+            # is half of what is left of this lease: the groups sent before this one used some.
+            left = (lease_until - now).total_seconds()
+            # At least one while half the lease is left, so a rate slower than that still
+            # moves; a batch leased ahead whose turn came late goes back whole.
+            fits = max(int(left >= self.settings.lease.total_seconds() / 2),
+                       int(left / 2 / limiter.interval))  # fmt: skip
             rows, later = rows[:fits], rows[fits:]
             outcome.deferred += await self._hold(later, now)
-        await self._pipeline(lanes, rows, now, outcome, limiter)
+        if rows:
+            await self._pipeline(lanes, rows, now, outcome, limiter)
 
     async def _hold(self, rows: Sequence[Any], until: datetime) -> int:
         """Back to the queue, not before `until`, the lease not counted as an attempt; returns
@@ -459,7 +473,7 @@ class Sender:
                 return await self._record(session, items, now, outcome)
 
         recorder = _GroupRecorder(write, lanes=min(len(lanes), len(rows)))
-        elapsed = _stopwatch()
+        elapsed = stopwatch()
 
         async def work(lane: ChannelProvider) -> None:
             # Asked once per lane: a runtime Protocol check costs tens of microseconds.
@@ -758,8 +772,3 @@ def _uncertain(error: ProviderError) -> ProviderError:
     return ProviderError(
         reason, transient=True, retry_after=error.retry_after, code=error.code, uncertain=True
     )
-
-
-def _stopwatch() -> Callable[[], timedelta]:
-    started = asyncio.get_running_loop().time()
-    return lambda: timedelta(seconds=asyncio.get_running_loop().time() - started)

@@ -26,7 +26,6 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +34,7 @@ import aiohttp
 from sqlalchemy import text
 
 from agentconnect.db import Database
+from agentconnect.kit.clock import Clock, stopwatch, wall_clock
 from agentconnect.kit.crypto import SecretDecryptionError
 from agentconnect.webhooks import service, signing, ssrf
 
@@ -52,12 +52,6 @@ RETRY_DELAYS = (
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 MAX_RETRY_AFTER = timedelta(hours=10)
 UPKEEP_EVERY = 30.0  # seconds between passes over expired leases and old events
-
-Clock = Callable[[], datetime]
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -117,13 +111,26 @@ def retry_delay(attempts: int, retry_after: timedelta | None, jitter: float) -> 
     return base * (1 + random.uniform(-jitter, jitter))  # noqa: S311 - jitter, not security
 
 
+def _result_of(answer: _Result | BaseException) -> _Result:
+    """A job whose send raised what `_post` does not expect is retried like a failed attempt,
+    so one endpoint's oddity never leaves a whole leased batch unrecorded (and resent).
+    A cancellation still stops the pass (the leases expire and the jobs come back)."""
+    if isinstance(answer, _Result):
+        return answer
+    if not isinstance(answer, Exception):
+        raise answer
+    log.error("webhook delivery failed unexpectedly", exc_info=answer)
+    return _Result(error=f"{type(answer).__name__}: {answer}")
+
+
 def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
-    with contextlib.suppress(TypeError, ValueError, IndexError):
+    if value.isascii() and value.isdigit():
+        # capped before it becomes a timedelta: a huge number would overflow it
+        return timedelta(seconds=min(int(value), int(MAX_RETRY_AFTER.total_seconds())))
+    with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
         when = email.utils.parsedate_to_datetime(value)
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
@@ -319,13 +326,30 @@ class Dispatcher:
             limit=self.settings.concurrency,
         )
         timeout = aiohttp.ClientTimeout(total=self.settings.timeout)
+        # The timeout starts once a job has a connection slot, not while it waits for one
+        # behind slow endpoints (aiohttp counts the wait for the connector's limit in it).
+        slots = asyncio.Semaphore(self.settings.concurrency)
+        elapsed = stopwatch()
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
             while True:
-                jobs = await self._lease(now)
+                # Each batch at its own instant: its lease, signature timestamps and retry
+                # times count from when it runs, not from when the pass began.
+                at = now + elapsed()
+                jobs = await self._lease(at)
                 if not jobs:
                     return
-                results = await asyncio.gather(*(self._post(http, job, now) for job in jobs))
-                await self._record(jobs, results, now, outcome)
+                answers = await asyncio.gather(
+                    *(self._post_in_slot(slots, http, job, at) for job in jobs),
+                    return_exceptions=True,
+                )
+                results = [_result_of(answer) for answer in answers]
+                await self._record(jobs, results, at, outcome)
+
+    async def _post_in_slot(
+        self, slots: asyncio.Semaphore, http: aiohttp.ClientSession, job: _Job, now: datetime
+    ) -> _Result:
+        async with slots:
+            return await self._post(http, job, now)
 
     async def _post(self, http: aiohttp.ClientSession, job: _Job, now: datetime) -> _Result:
         if job.error is not None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from agentconnect.models import Event, WebhookDelivery, WebhookEndpoint
 from agentconnect.tenancy.scoping import TenantRepository
@@ -69,14 +68,6 @@ class DeliveryRepository(TenantRepository[WebhookDelivery]):
         delivery = await self.get(delivery_id)
         assert delivery is not None
         return delivery
-
-    async def count_open(self, endpoint_id: uuid.UUID) -> int:
-        stmt: Any = select(func.count()).where(
-            WebhookDelivery.company_id == self.company_id,
-            WebhookDelivery.endpoint_id == endpoint_id,
-            WebhookDelivery.status.in_(["pending", "sending"]),
-        )
-        return int(await self.session.scalar(stmt) or 0)
 
 
 _REDELIVER = """
