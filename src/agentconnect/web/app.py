@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentconnect.errors import AppError
 from agentconnect.web.deps import LoginRequired
-from agentconnect.web.render import HERE, is_htmx, templates, wants_json
+from agentconnect.web.render import HERE, is_htmx, templates, validation_lines, wants_json
 from agentconnect.web.session import base_path
 from agentconnect.web.views import auth, campaigns, contacts, leads, outbox, pipeline
 
@@ -75,15 +75,6 @@ def error_page(request: Request, status: int, detail: str, **extra: Any) -> Resp
     )
 
 
-def _validation_detail(errors: list[Any]) -> list[str]:
-    lines = []
-    for error in errors[:10]:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
-        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        lines.append(f"{where}: {message}" if where else message)
-    return lines
-
-
 def install_error_pages(web: FastAPI) -> None:
     async def on_login_required(request: Request, exc: Exception) -> Response:
         login = base_path(request) + "/login"
@@ -105,7 +96,7 @@ def install_error_pages(web: FastAPI) -> None:
         # A malformed id in the address names nothing that exists: a 404, as a wrong id is.
         if errors and all(e.get("loc", ("",))[0] == "path" for e in errors):
             return error_page(request, 404, "There is nothing at this address.")
-        lines = _validation_detail(errors)
+        lines = validation_lines(errors)
         return error_page(request, 422, "; ".join(lines) or "invalid input", errors=lines)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:

@@ -82,6 +82,17 @@ templates.env.filters.update(money=_money, when=_when, pct=_pct, label=label)
 templates.env.globals.update(json_script=_json_script)
 
 
+def validation_lines(errors: list[Any], most: int = 10) -> list[str]:
+    """Pydantic's errors as "where: what" lines a person can read (the request part of the
+    location and pydantic's "Value error, " prefix left out)."""
+    lines = []
+    for error in errors[:most]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
+    return lines
+
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 

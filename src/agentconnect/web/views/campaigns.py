@@ -35,7 +35,7 @@ from agentconnect.models import (
 )
 from agentconnect.web import forms
 from agentconnect.web.deps import Viewer, ViewerDep, check_csrf
-from agentconnect.web.render import page, redirect
+from agentconnect.web.render import page, redirect, validation_lines
 
 router = APIRouter()
 actions = APIRouter(dependencies=[Depends(check_csrf)])
@@ -52,12 +52,7 @@ INTERVALS: dict[str, SeriesInterval] = {"hour": "hour", "day": "day", "week": "w
 
 def _problem(error: Exception) -> str:
     if isinstance(error, ValidationError):
-        lines = []
-        for item in error.errors()[:8]:
-            where = ".".join(str(p) for p in item.get("loc", ()))
-            message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
-            lines.append(f"{where}: {message}" if where else message)
-        return "; ".join(lines)
+        return "; ".join(validation_lines(list(error.errors()), most=8))
     return str(getattr(error, "detail", error))
 
 
