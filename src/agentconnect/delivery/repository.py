@@ -489,10 +489,13 @@ _RECORD_SENT = DriverStatement(
 )
 
 
+_SENT_ACTIVITY_JSON = json.dumps({str(k): str(v) for k, v in SENT_ACTIVITY.items()})
+
+
 def _sent_params(rows: Sequence[dict[str, Any]], worker: str) -> dict[str, Any]:
     return _fenced(rows, worker) | {
         "contacts": list({row["contact_id"] for row in rows}),
-        "activity_types": json.dumps({str(k): str(v) for k, v in SENT_ACTIVITY.items()}),
+        "activity_types": _SENT_ACTIVITY_JSON,
     }
 
 
@@ -514,11 +517,7 @@ async def record_sent_alone(
     it returns, in one round trip instead of a session's four (ping, BEGIN, statement, COMMIT)."""
     if not rows:
         return set()
-    async with connection.cursor() as cursor:
-        await cursor.execute(
-            _RECORD_SENT.sql, {**_RECORD_SENT.constants, **_sent_params(rows, worker)}
-        )
-        return {row[0] for row in await cursor.fetchall()}
+    return {row[0] for row in await _RECORD_SENT.rows_on(connection, _sent_params(rows, worker))}
 
 
 async def record_held(

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg.rows import namedtuple_row, tuple_row
 from sqlalchemy import literal
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
@@ -82,9 +83,15 @@ class DriverStatement:
         }
 
     async def rows(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
+        """Run in the session's transaction, on its connection."""
         connection = await session.connection()
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None  # a checked-out connection always has one
+        return await self.rows_on(driver, params)
+
+    async def rows_on(self, driver: AsyncConnection[Any], params: Mapping[str, Any]) -> list[Any]:
+        """Run on a psycopg connection of the caller's (e.g. an autocommit one of the bare
+        pool: then the statement is a transaction of its own)."""
         async with driver.cursor(row_factory=self.row_factory) as cursor:
             await cursor.execute(self.sql, {**self.constants, **params}, prepare=self.prepare)
             rows: list[Any] = await cursor.fetchall()
